@@ -1,0 +1,174 @@
+"""Citation verification: every kept sentence of an answer must be backed by a real quote.
+
+The model cites numbered context sentences ([n]). Here each claim is checked against the sentence
+it cites: the quote must occur verbatim in the article, and the claim's content words (or, for an
+answer in another language than the article, its names and numbers) must be found in the quote
+or its immediate neighbours. A wrong number is repaired to the best supporting sentence when one
+clearly supports the claim; a claim without support is dropped. What survives is renumbered 1..k.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.answer import Citation
+from rag.context import Context, Sentence
+from rag.text import content_terms, fold, words
+
+MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+SUPPORT_THRESHOLD = 0.5
+CROSS_LINGUAL_THRESHOLD = 0.34
+
+
+@dataclass
+class Claim:
+    text: str  # without markers
+    cited: list[int]
+
+
+@dataclass
+class VerifiedAnswer:
+    text: str
+    citations: list[Citation]
+    dropped_claims: list[str]
+    repaired: int
+    grounded: bool
+
+
+def split_claims(answer: str) -> list[Claim]:
+    """Claims are text runs ending in one or more [n] markers; trailing text without one is a claim with none."""
+    claims: list[Claim] = []
+    pos = 0
+    pending_numbers: list[int] = []
+    pending_text = ""
+    for match in MARKER.finditer(answer):
+        text = answer[pos:match.start()]
+        if text.strip(" .,;:!?") == "" and pending_text:
+            pending_numbers.append(int(match.group(1)))
+        else:
+            if pending_text:
+                claims.append(Claim(pending_text, pending_numbers))
+            pending_text, pending_numbers = text, [int(match.group(1))]
+        pos = match.end()
+    if pending_text:
+        claims.append(Claim(pending_text, pending_numbers))
+    tail = answer[pos:]
+    if tail.strip(" .,;:!?\n"):
+        if claims and not tail.strip(" .!?")[:1].isalnum() and len(tail.strip()) <= 2:
+            pass
+        else:
+            claims.append(Claim(tail, []))
+    return [Claim(_clean(c.text), c.cited) for c in claims if _clean(c.text)]
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    text = re.sub(r"^[.,;:!?]\s*", "", text)
+    return " ".join(text.split())
+
+
+def _salient(text: str) -> set[str]:
+    """Names, numbers and long words: what survives translation between German and English."""
+    out: set[str] = set()
+    for index, word in enumerate(words(text)):
+        if any(ch.isdigit() for ch in word):
+            out.add(fold(word))
+        elif word[:1].isupper() and index > 0 and len(word) > 2:
+            out.add(fold(word)[:5])
+    return out
+
+
+def support(claim: str, evidence: str, same_language: bool, question: str = "") -> float:
+    """Share of the claim's content (beyond what the question already said) found in the evidence."""
+    if same_language:
+        claim_terms = content_terms(claim)
+        asked = content_terms(question)
+        new_terms = claim_terms - asked or claim_terms
+        if not new_terms:
+            return 0.0
+        evidence_terms = content_terms(evidence)
+        return len(new_terms & evidence_terms) / len(new_terms)
+    claim_names = _salient(claim) - (_salient(question) if question else set())
+    if not claim_names:
+        claim_names = _salient(claim)
+    if not claim_names:
+        return CROSS_LINGUAL_THRESHOLD  # nothing checkable across languages; rely on the cited number
+    evidence_prefixes = {fold(w)[:5] for w in words(evidence)} | {fold(w) for w in words(evidence)}
+    return len({n for n in claim_names if n in evidence_prefixes or n[:5] in evidence_prefixes}) / len(claim_names)
+
+
+def _evidence_text(context: Context, sentence: Sentence) -> str:
+    """The cited sentence with its neighbours in the context (a quote often names the speaker before)."""
+    texts = [sentence.text]
+    for other in context.sentences:
+        if other.source == sentence.source and other.number in (sentence.number - 1, sentence.number + 1):
+            texts.append(other.text)
+    return " ".join(texts)
+
+
+def verify(answer: str, context: Context, source_texts: dict[str, str], same_language: bool, question: str = "") -> VerifiedAnswer:
+    threshold = SUPPORT_THRESHOLD if same_language else CROSS_LINGUAL_THRESHOLD
+    kept: list[tuple[str, list[Sentence]]] = []
+    dropped: list[str] = []
+    repaired = 0
+    for claim in split_claims(answer):
+        valid: list[Sentence] = []
+        for number in claim.cited:
+            sentence = context.by_number(number)
+            if sentence is None or sentence in valid:
+                continue
+            if not _verbatim(sentence, source_texts):
+                continue
+            if support(claim.text, _evidence_text(context, sentence), same_language, question) >= threshold:
+                valid.append(sentence)
+        if not valid:
+            best = _best_support(claim.text, context, same_language, question, source_texts)
+            if best is not None:
+                valid.append(best)
+                repaired += 1
+        if valid:
+            kept.append((claim.text, valid))
+        else:
+            dropped.append(claim.text)
+
+    citations: list[Citation] = []
+    numbers: dict[tuple[str, int], int] = {}
+    parts: list[str] = []
+    for text, sentences in kept:
+        markers = []
+        for sentence in sentences:
+            key = (sentence.source, sentence.start)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                info = context.sources[sentence.source]
+                citations.append(Citation(numbers[key], sentence.source, info.title, info.date, sentence.text, sentence.start, sentence.end))
+            markers.append(f"[{numbers[key]}]")
+        body = text.rstrip()
+        end = ""
+        if body and body[-1] in ".!?":
+            body, end = body[:-1].rstrip(), body[-1]
+        parts.append(f"{body} {''.join(markers)}{end or '.'}")
+    return VerifiedAnswer(" ".join(parts), citations, dropped, repaired, grounded=bool(kept) and not dropped)
+
+
+def _verbatim(sentence: Sentence, source_texts: dict[str, str]) -> bool:
+    text = source_texts.get(sentence.source, "")
+    return text[sentence.start:sentence.end] == sentence.text
+
+
+def _best_support(claim: str, context: Context, same_language: bool, question: str, source_texts: dict[str, str]) -> Sentence | None:
+    """Repair: the single context sentence that clearly supports the claim, if any."""
+    scored = [
+        (support(claim, sentence.text, same_language, question), sentence)
+        for sentence in context.sentences
+        if _verbatim(sentence, source_texts)
+    ]
+    if not scored:
+        return None
+    scored.sort(key=lambda pair: -pair[0])
+    best_score, best = scored[0]
+    threshold = 0.6 if same_language else 0.5
+    if best_score >= threshold and (len(scored) == 1 or best_score > scored[1][0] or best_score >= 0.99):
+        return best
+    return None

@@ -1,0 +1,149 @@
+"""The BM25 side index (bm25s) over German-normalised chunk text, persisted beside the store.
+
+Saved as .npy arrays (loaded with allow_pickle=False) and JSON, never pickle. It records the
+store generation it was built from and rebuilds itself when the store has moved on, which is how
+processes sharing one Chroma server keep their keyword index in step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.text import tokenize
+
+logger = logging.getLogger(__name__)
+
+INDEX_VERSION = 2
+
+
+@dataclass
+class KeywordHit:
+    chunk_id: str
+    score: float
+
+
+class KeywordIndex:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.generation = ""
+        self.ids: list[str] = []
+        self.sources: list[str] = []
+        self.date_ords = np.zeros(0, dtype=np.int64)
+        self.spans: list[tuple[int, int]] = []
+        self.position: dict[str, int] = {}
+        self.doc_freq: dict[str, int] = {}
+        self._bm25 = None
+        self._lock = threading.Lock()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    def ensure_current(self, store) -> None:
+        """Load from disk, or rebuild from the store, whenever the store generation differs."""
+        generation = store.generation()
+        with self._lock:
+            if self.generation == generation and (self._bm25 is not None or not self.ids):
+                return
+            if self._load() and self.generation == generation:
+                return
+            self._build(store, generation)
+
+    def _load(self) -> bool:
+        meta_path = self.directory / "chunks.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("version") != INDEX_VERSION:
+                return False
+            import bm25s
+
+            bm25 = bm25s.BM25.load(str(self.directory / "bm25"), mmap=False, allow_pickle=False) if meta["ids"] else None
+        except (OSError, ValueError, KeyError) as exc:
+            logger.info("keyword index not loadable (%s); rebuilding", exc)
+            return False
+        self._set(meta["generation"], meta["ids"], meta["sources"], meta["date_ords"], meta["spans"], meta["doc_freq"], bm25)
+        return True
+
+    def _build(self, store, generation: str) -> None:
+        import bm25s
+
+        ids, sources, dates, spans, corpus = [], [], [], [], []
+        for chunk_id, text, meta in store.iter_chunks():
+            ids.append(chunk_id)
+            spans.append((int(meta.get("start", 0)), int(meta.get("end", 0))))
+            sources.append(str(meta.get("source", "")))
+            dates.append(int(meta.get("date_ord", 0)))
+            corpus.append(tokenize(text) or ["\u2205"])
+        doc_freq: dict[str, int] = {}
+        for terms in corpus:
+            for term in set(terms):
+                doc_freq[term] = doc_freq.get(term, 0) + 1
+        bm25 = None
+        tmp = self.directory.with_name(self.directory.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if ids:
+            bm25 = bm25s.BM25(k1=1.2, b=0.75)
+            bm25.index(corpus, show_progress=False)
+            bm25.save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
+        (tmp / "chunks.json").write_text(json.dumps({
+            "version": INDEX_VERSION, "generation": generation, "ids": ids, "sources": sources,
+            "date_ords": dates, "spans": spans, "doc_freq": doc_freq,
+        }))
+        old = self.directory.with_name(self.directory.name + f".old-{os.getpid()}")
+        if self.directory.exists():
+            os.replace(self.directory, old)
+        os.replace(tmp, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        self._set(generation, ids, sources, dates, spans, doc_freq, bm25)
+        logger.info("keyword index rebuilt: %d chunks", len(ids))
+
+    def _set(self, generation, ids, sources, dates, spans, doc_freq, bm25) -> None:
+        self.generation = generation
+        self.ids = list(ids)
+        self.position = {cid: i for i, cid in enumerate(self.ids)}
+        self.spans = [tuple(s) for s in spans]
+        self.sources = list(sources)
+        self.date_ords = np.asarray(dates, dtype=np.int64)
+        self.doc_freq = dict(doc_freq)
+        self._bm25 = bm25
+
+    # ---- queries --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def idf(self, term: str) -> float:
+        n = max(1, len(self.ids))
+        return math.log(1 + (n - self.doc_freq.get(term, 0) + 0.5) / (self.doc_freq.get(term, 0) + 0.5))
+
+    def search(self, terms: list[str], k: int, mask: np.ndarray | None = None) -> list[KeywordHit]:
+        if self._bm25 is None or not terms:
+            return []
+        known = [t for t in terms if t in self.doc_freq]
+        if not known:
+            return []
+        scores = self._bm25.get_scores(known)
+        if mask is not None:
+            scores = scores * mask
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [KeywordHit(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def mask(self, sources: set[str] | None, date_from: int | None, date_to: int | None) -> np.ndarray | None:
+        if not sources and date_from is None and date_to is None:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if sources:
+            keep &= np.array([s in sources for s in self.sources], dtype=bool)
+        if date_from is not None:
+            keep &= self.date_ords >= date_from
+        if date_to is not None:
+            keep &= (self.date_ords <= date_to) & (self.date_ords > 0)
+        return keep.astype(np.float32)

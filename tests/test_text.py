@@ -1,0 +1,41 @@
+from rag.text import detect_language, fold, sentence_spans, tokenize
+
+
+def test_fold_umlauts_and_sharp_s():
+    assert fold("Außenminister GRÜẞE Selenskyj") == "aussenminister gruesse selenskyj"
+
+
+def test_tokenize_stems_drops_stopwords_and_folds():
+    terms = tokenize("Die Verhandlungen über eine Waffenruhe")
+    assert "die" not in terms and "uber" not in terms and "ueber" not in terms
+    assert tokenize("Verhandlung")[0] == tokenize("Verhandlungen")[0]
+    assert tokenize("Waffenruhe") == tokenize("WAFFENRUHE")
+
+
+def test_tokenize_adds_compound_heads():
+    terms = tokenize("Sicherheitsgarantien")
+    assert tokenize("Garantien")[0] in terms
+
+
+def test_tokenize_splits_hyphenated_words():
+    terms = tokenize("Kreml-Sprecher")
+    assert tokenize("Kreml")[0] in terms and tokenize("Sprecher")[0] in terms
+
+
+def test_sentence_spans_keep_ordinals_and_offsets():
+    text = "Am 13. Februar telefonierte Trump. Die 61. Sicherheitskonferenz beginnt! Was nun?\nNeue Zeile"
+    spans = sentence_spans(text)
+    parts = [text[s.start:s.end] for s in spans]
+    assert parts == ["Am 13. Februar telefonierte Trump.", "Die 61. Sicherheitskonferenz beginnt!", "Was nun?", "Neue Zeile"]
+
+
+def test_sentence_spans_after_closing_quote():
+    text = "Er sagte: „Das ist gut.“ Danach ging er."
+    parts = [text[s.start:s.end] for s in sentence_spans(text)]
+    assert parts == ["Er sagte: „Das ist gut.“", "Danach ging er."]
+
+
+def test_detect_language():
+    assert detect_language("Was sagte Trump über die Ukraine?") == "de"
+    assert detect_language("What did Trump say about troops?") == "en"
+    assert detect_language("Qui a gagné la coupe du monde en 2014 selon les articles ?") == "other"
