@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from rag.answer import Citation
 from rag.context import Context, Sentence
-from rag.text import content_terms, fold, words
+from rag.text import ENGLISH_STOPWORDS, GERMAN_STOPWORDS, content_terms, fold, tokenize, words
 
+_COMMON = ENGLISH_STOPWORDS | GERMAN_STOPWORDS
 MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 SUPPORT_THRESHOLD = 0.5
 CROSS_LINGUAL_THRESHOLD = 0.34
@@ -74,8 +75,23 @@ def _salient(text: str) -> set[str]:
     for index, word in enumerate(words(text)):
         if any(ch.isdigit() for ch in word):
             out.add(fold(word))
-        elif word[:1].isupper() and index > 0 and len(word) > 2:
+        elif word[:1].isupper() and len(word) > 2 and (index > 0 or word.casefold() not in _COMMON):
             out.add(fold(word)[:5])
+    return out
+
+
+def unknown_names(claim: str, vocabulary: set[str] | dict | None) -> set[str]:
+    """Capitalised words of the claim (not sentence-initial) that occur nowhere in the articles:
+    a name the model brought from outside (e.g. "Xi Jinping" in an answer about the Alaska summit)."""
+    if not vocabulary:
+        return set()
+    out = set()
+    for index, word in enumerate(words(claim)):
+        if index == 0 or not word[:1].isupper() or len(word) < 2:
+            continue
+        terms = tokenize(word, compounds=False)
+        if terms and all(t not in vocabulary for t in terms):
+            out.add(word)
     return out
 
 
@@ -107,13 +123,17 @@ def _evidence_text(context: Context, sentence: Sentence) -> str:
     return " ".join(texts)
 
 
-def verify(answer: str, context: Context, source_texts: dict[str, str], same_language: bool, question: str = "") -> VerifiedAnswer:
+def verify(answer: str, context: Context, source_texts: dict[str, str], same_language: bool, question: str = "",
+           vocabulary: set[str] | dict | None = None) -> VerifiedAnswer:
     threshold = SUPPORT_THRESHOLD if same_language else CROSS_LINGUAL_THRESHOLD
     kept: list[tuple[str, list[Sentence]]] = []
     dropped: list[str] = []
     repaired = 0
     for claim in split_claims(answer):
         valid: list[Sentence] = []
+        if same_language and unknown_names(claim.text, vocabulary):
+            dropped.append(claim.text)
+            continue
         for number in claim.cited:
             sentence = context.by_number(number)
             if sentence is None or sentence in valid:

@@ -255,7 +255,13 @@ def cmd_discord(settings: Settings, args) -> int:
     from bot import run_bot
     from rag.service import build_service
 
-    return run_bot(settings, lambda: build_service(settings))
+    def factory():
+        service = build_service(settings)
+        _ensure_store(settings, service)
+        service.warm_up()
+        return service
+
+    return run_bot(settings, factory)
 
 
 def cmd_eval(settings: Settings, args) -> int:

@@ -58,12 +58,16 @@ class KeywordIndex:
     def _load(self) -> bool:
         meta_path = self.directory / "chunks.json"
         try:
+            before = meta_path.stat().st_ino
             meta = json.loads(meta_path.read_text())
             if meta.get("version") != INDEX_VERSION:
                 return False
             import bm25s
 
             bm25 = bm25s.BM25.load(str(self.directory / "bm25"), mmap=False, allow_pickle=False) if meta["ids"] else None
+            # another process may have swapped in a newer index between the two reads
+            if meta_path.stat().st_ino != before or (bm25 is not None and bm25.scores["num_docs"] != len(meta["ids"])):
+                return False
         except (OSError, ValueError, KeyError) as exc:
             logger.info("keyword index not loadable (%s); rebuilding", exc)
             return False
@@ -97,9 +101,13 @@ class KeywordIndex:
             "date_ords": dates, "spans": spans, "doc_freq": doc_freq,
         }))
         old = self.directory.with_name(self.directory.name + f".old-{os.getpid()}")
-        if self.directory.exists():
-            os.replace(self.directory, old)
-        os.replace(tmp, self.directory)
+        try:
+            if self.directory.exists():
+                os.replace(self.directory, old)
+            os.replace(tmp, self.directory)
+        except OSError as exc:  # another process sharing the data dir swapped its index in first
+            logger.info("keyword index not saved (%s); using it from memory", exc)
+            shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
         self._set(generation, ids, sources, dates, spans, doc_freq, bm25)
         logger.info("keyword index rebuilt: %d chunks", len(ids))
@@ -125,7 +133,7 @@ class KeywordIndex:
     def search(self, terms: list[str], k: int, mask: np.ndarray | None = None) -> list[KeywordHit]:
         if self._bm25 is None or not terms:
             return []
-        known = [t for t in terms if t in self.doc_freq]
+        known = self.expand(terms)
         if not known:
             return []
         scores = self._bm25.get_scores(known)
@@ -135,6 +143,30 @@ class KeywordIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [KeywordHit(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def expand(self, terms: list[str]) -> list[str]:
+        """Known terms for a query: unknown words fall back to a known stem they begin with
+        ("leitung" -> "leit") or to the known parts of a compound ("punkteskala" -> "punkt")."""
+        out: list[str] = []
+        for term in terms:
+            if term in self.doc_freq:
+                out.append(term)
+                continue
+            if len(term) < 6 or not term.isalpha():
+                continue
+            prefix = next((term[:n] for n in range(len(term) - 1, 3, -1) if term[:n] in self.doc_freq), None)
+            if prefix and len(prefix) >= len(term) - 4:
+                out.append(prefix)
+                continue
+            for cut in range(4, len(term) - 3):
+                head, tail = term[:cut], term[cut:]
+                head = head if head in self.doc_freq else head.rstrip("s") if head.rstrip("s") in self.doc_freq else None
+                if head and len(head) >= 4:
+                    out.append(head)
+                    if tail in self.doc_freq:
+                        out.append(tail)
+                    break
+        return out
 
     def mask(self, sources: set[str] | None, date_from: int | None, date_to: int | None) -> np.ndarray | None:
         if not sources and date_from is None and date_to is None:

@@ -94,6 +94,25 @@ class AnswerService:
         llm.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
                      max_tokens=1, prefix="")
 
+    def warm_chunks(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Precompute the model state after system prompt + each chunk (what a question about
+        that chunk starts from), so answering only evaluates the question and a few extra sentences."""
+        from rag.retrieve import ScoredChunk
+
+        llm = self.llm
+        if not hasattr(llm, "prime"):
+            return 0
+        self.keywords.ensure_current(self.store)
+        total = len(self.keywords)
+        system = Message("system", self.prompts.raw("answer.system"))
+        for done, (chunk_id, source, (start, end)) in enumerate(zip(self.keywords.ids, self.keywords.sources, self.keywords.spans), 1):
+            context = select_context({}, [ScoredChunk(chunk_id, source, start, end, 1.0)], self.corpus, 0, self.count_tokens)
+            prefix = "<artikel>\n" + context.prefix_text
+            llm.prime([system, Message("user", prefix + "x")], prefix)
+            if progress:
+                progress(done, total)
+        return total
+
     # ---- the pipeline ---------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
         cleaned = "".join(ch for ch in unicodedata.normalize("NFC", question or "") if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
@@ -126,12 +145,10 @@ class AnswerService:
         """For async callers: the model runs in a worker thread, the event loop keeps flowing."""
         return await asyncio.to_thread(self.answer, question, history, on_token, cancel, filters)
 
-    def _answer(self, question, history, on_token, cancel, filters, on_status) -> Answer:
-        started = time.perf_counter()
-        question = self.check_question(question)
+    def retrieve(self, question: str, history: Sequence[Turn] = (), filters: RetrievalFilter | None = None,
+                 on_status: Callable[[str, str], None] | None = None) -> tuple[str, list[str], Context]:
+        """Standalone question, search queries and the context the model would be given."""
         language = detect_language(question)
-        timings: dict[str, float] = {}
-
         standalone = question
         if history and self._needs_rewrite(question):
             standalone = self.rewrite(question, history)
@@ -142,13 +159,18 @@ class AnswerService:
             translated = self.translate(standalone)
             if translated and translated.casefold() != standalone.casefold():
                 queries.append(translated)
-        timings["rewrite_s"] = time.perf_counter() - started
-
-        t0 = time.perf_counter()
         hits = self.search.search(queries, self.settings.top_k, filters)
         terms = self._question_terms(queries)
         context = select_context(terms, hits, self.corpus, self.settings.context_tokens, self.count_tokens)
-        timings["retrieve_s"] = time.perf_counter() - t0
+        return standalone, queries, context
+
+    def _answer(self, question, history, on_token, cancel, filters, on_status) -> Answer:
+        started = time.perf_counter()
+        question = self.check_question(question)
+        language = detect_language(question)
+        timings: dict[str, float] = {}
+        standalone, queries, context = self.retrieve(question, history, filters, on_status)
+        timings["retrieve_s"] = time.perf_counter() - started
         answer = Answer(question=question, text="", refused=True, model=self.model_name, language=language,
                         standalone_question=standalone if standalone != question else None, search_queries=queries,
                         retrieved=self._passages(context), context_tokens=context.tokens)
@@ -158,7 +180,7 @@ class AnswerService:
         messages = [
             Message("system", self.prompts.raw("answer.system")),
             Message("user", self.prompts.render("answer.user", context=context.text, question=standalone,
-                                                language_name=LANGUAGE_NAMES[language])),
+                                                instruction=self.prompts.raw(f"instruction.{language}"))),
         ]
         stream = _RefusalFilter(on_token)
         llm_started = time.perf_counter()
@@ -182,7 +204,8 @@ class AnswerService:
         if raw.startswith(REFUSAL_TOKEN) or not raw:
             return self._refuse(answer, timings, started, reason="model found no answer")
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
-        verified = verify(raw, context, source_texts, same_language=(language == "de"), question=standalone)
+        verified = verify(raw, context, source_texts, same_language=(language == "de"), question=standalone,
+                          vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return self._refuse(answer, timings, started, reason="no citation survived verification")
         answer.text = verified.text
@@ -250,7 +273,7 @@ class AnswerService:
     def translate(self, question: str) -> str:
         messages = [Message("system", self.prompts.raw("translate.system")),
                     Message("user", self.prompts.render("translate.user", question=question))]
-        completion = self.llm.complete(messages, max_tokens=60, grammar=LINE_GRAMMAR, prefix="")
+        completion = self.llm.complete(messages, max_tokens=90, grammar=LINE_GRAMMAR, prefix="")
         return " ".join(completion.text.split()).strip("\"'„“ ")
 
 

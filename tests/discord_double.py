@@ -88,7 +88,6 @@ class Interaction:
     channel_id: int
     guild_id: int | None
     dispatched_at: float = 0.0
-    acked_at: float | None = None
     response_type: int | None = None
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
@@ -283,14 +282,13 @@ class DiscordDouble:
         return [m for m in self.messages.values() if int(m["channel_id"]) == channel_id]
 
     def bot_messages(self, channel_id: int) -> list[dict[str, Any]]:
-        return [m for m in self.channel_messages(channel_id) if m["author"]["id"] == self.bot_user["id"]]
+        """The bot's messages everyone in the channel sees (not ephemeral ones)."""
+        return [m for m in self.channel_messages(channel_id)
+                if m["author"]["id"] == self.bot_user["id"] and not m["flags"] & EPHEMERAL]
 
     def answer_messages(self, interaction: Interaction) -> list[dict[str, Any]]:
         ids = [interaction.original_id, *interaction.followup_ids]
         return [self.messages[i] for i in ids if i is not None]
-
-    def thread_of(self, message_id: int) -> dict[str, Any] | None:
-        return self.channels.get(message_id) if message_id in self.channels else None
 
     # --- gateway -----------------------------------------------------------------------------
 
@@ -386,7 +384,7 @@ class DiscordDouble:
             response = exc.response()
         except HTTPError as exc:
             if exc.status == 400:
-                self.violations.append(f"{request.method} {path}: {exc.body}")
+                self._violation(f"{request.method} {path}: {exc.body}")
             response = _json(exc.body, status=exc.status)
         except web.HTTPException as exc:
             response = _json({"code": 0, "message": exc.reason}, status=exc.status)
@@ -447,7 +445,7 @@ class DiscordDouble:
             raise HTTPError(404, 10062, "Unknown interaction")
         late = time.monotonic() - interaction.dispatched_at
         if late > self.interaction_deadline_s:
-            self.violations.append(f"/{interaction.name} acknowledged after {late:.2f} s")
+            self._violation(f"/{interaction.name} acknowledged after {late:.2f} s")
             raise HTTPError(404, 10062, "Unknown interaction")
         if interaction.response_type is not None:
             raise HTTPError(400, 40060, "Interaction has already been acknowledged.")
@@ -464,7 +462,7 @@ class DiscordDouble:
         else:
             raise HTTPError(400, 50035, "Invalid Form Body", {"type": kind})
         self._check_mentions(data)
-        interaction.response_type, interaction.acked_at = kind, time.monotonic()
+        interaction.response_type = kind
         interaction.original_id = int(message["id"])
         await self._post(message)
         return _json({
@@ -527,8 +525,11 @@ class DiscordDouble:
         reference = data.get("message_reference")
         if reference is not None and int(reference["message_id"]) not in self.messages:
             raise HTTPError(400, 50035, "Invalid Form Body", {"message_reference": "Unknown message"})
+        if reference is not None:  # discord.py sends ids as numbers; Discord answers with strings
+            reference = {"message_id": str(reference["message_id"]), "channel_id": channel["id"],
+                         "guild_id": channel["guild_id"]}
         message = self._message(int(channel["id"]), self.bot_user, data.get("content", ""), data.get("embeds", []),
-                                reference=reference and {**reference, "channel_id": channel["id"]})
+                                reference=reference)
         await self._post(message)
         return _json(message)
 
@@ -615,7 +616,7 @@ class DiscordDouble:
         if mentions is None or mentions.get("parse") or mentions.get("users") or mentions.get("roles") \
                 or mentions.get("replied_user"):
             if data.get("content") or data.get("embeds"):
-                self.violations.append(f"message may ping: allowed_mentions={mentions!r}")
+                self._violation(f"message may ping: allowed_mentions={mentions!r}")
 
     def _rate_limit(self, message_id: int) -> None:
         now = time.monotonic()
@@ -628,7 +629,7 @@ class DiscordDouble:
                 self._last_edit[message_id] = now
                 return
             retry_after = self.min_edit_interval_s - since
-            self.violations.append(f"message {message_id} edited again after {since:.3f} s")
+            self._violation(f"message {message_id} edited again after {since:.3f} s")
         self.rate_limited += 1
         raise _RateLimited(retry_after)
 
@@ -715,6 +716,10 @@ class DiscordDouble:
         if not bot_may_read:
             event.update(content="", embeds=[], attachments=[], components=[])
         await self.dispatch("MESSAGE_CREATE", event)
+
+    def _violation(self, what: str) -> None:
+        _log.warning("Discord would object: %s", what)
+        self.violations.append(what)
 
     async def _touch(self) -> None:
         async with self._changed:

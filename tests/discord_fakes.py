@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from rag.answer import Answer, Citation, Turn
 
-from bot.service import QuestionError
+from rag.errors import QuestionError
 
 
 def default_text(question: str, history: Sequence[Turn]) -> str:

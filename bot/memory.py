@@ -1,0 +1,103 @@
+"""What the bot remembers between messages: conversations, last answers and cooldowns.
+
+Kept in memory and bounded: a restart forgets conversations, which only costs a follow-up its
+history (the bot then answers it as a new question).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from rag.answer import Answer, Turn
+
+CAPACITY = 2000  # remembered threads, answer messages and channels, each
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Bounded(OrderedDict[K, V]):
+    """An insertion-ordered dict that forgets its oldest entries beyond `CAPACITY`."""
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > CAPACITY:
+            self.popitem(last=False)
+
+
+@dataclass(eq=False)
+class Conversation:
+    """One question-and-answer thread: a Discord thread the bot opened, or a chain of replies."""
+
+    channel_id: int  # where its answers are posted
+    turns: deque[Turn] = field(default_factory=deque)
+
+
+class Conversations:
+    def __init__(self, history_turns: int) -> None:
+        self._history_turns = history_turns
+        self._threads: _Bounded[int, Conversation] = _Bounded()  # by thread id
+        self._messages: _Bounded[int, Conversation] = _Bounded()  # by answer message id
+        self._last: _Bounded[int, Answer] = _Bounded()  # by channel or thread id
+
+    def new(self, channel_id: int) -> Conversation:
+        return Conversation(channel_id, deque(maxlen=self._history_turns))
+
+    def open_thread(self, thread_id: int) -> Conversation:
+        conversation = self._threads[thread_id] = self.new(thread_id)
+        return conversation
+
+    def in_thread(self, thread_id: int) -> Conversation | None:
+        return self._threads.get(thread_id)
+
+    def replying_to(self, message_id: int) -> Conversation | None:
+        return self._messages.get(message_id)
+
+    def history(self, conversation: Conversation | None) -> tuple[Turn, ...]:
+        return tuple(conversation.turns) if conversation else ()
+
+    def remember(self, conversation: Conversation, question: str, answer: Answer, message_ids: Iterable[int]) -> None:
+        """Record a finished answer: its turn, the messages a reply may point at, /quellen."""
+        if self._history_turns:
+            conversation.turns.append(Turn(question, answer.text))
+        for message_id in message_ids:
+            self._messages[message_id] = conversation
+        self._last[conversation.channel_id] = answer
+
+    def last_answer(self, channel_id: int) -> Answer | None:
+        return self._last.get(channel_id)
+
+    def reset(self, channel_id: int) -> None:
+        """Forget the history of this channel or thread (a bot thread stays open for questions)."""
+        self._last.pop(channel_id, None)
+        thread = self.in_thread(channel_id)
+        if thread is not None:
+            thread.turns.clear()
+        for message_id in [m for m, c in self._messages.items() if c.channel_id == channel_id]:
+            del self._messages[message_id]
+
+
+class Cooldown:
+    """Per-user pause between accepted questions, so one user cannot fill the queue."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._since: dict[int, float] = {}
+
+    def remaining(self, user_id: int) -> float:
+        started = self._since.get(user_id)
+        return 0.0 if started is None else max(0.0, started + self._seconds - self._clock())
+
+    def start(self, user_id: int) -> None:
+        if not self._seconds:
+            return
+        now = self._clock()
+        if len(self._since) > CAPACITY:
+            self._since = {u: t for u, t in self._since.items() if t + self._seconds > now}
+        self._since[user_id] = now

@@ -1,0 +1,222 @@
+"""Pure rendering for Discord: message splitting, source embeds, escaping and the bot's phrases.
+
+Kept free of I/O so that the limits Discord enforces (2000 characters per message, the embed
+limits) can be unit- and property-tested without a client or a server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import discord
+from discord.utils import escape_markdown, escape_mentions
+
+from rag.answer import Answer, Citation
+
+# Discord's documented limits (https://discord.com/developers/docs/resources/message).
+MESSAGE_LIMIT = 2000
+EMBEDS_PER_MESSAGE = 10
+EMBED_TOTAL_LIMIT = 6000  # over all embeds of one message
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+THREAD_NAME_LIMIT = 100
+
+QUOTE_PREVIEW_CHARS = 300  # per source in the compact embed under an answer
+SOURCES_COLOUR = discord.Colour.blue()
+
+# --- phrases shown to Discord users (German, like the articles) -------------------------------
+
+WORKING = "🔎 Ich suche in den Artikeln …"
+PLACEHOLDER = "⏳ Einen Moment …"
+BUSY = ("Gerade sind sehr viele Fragen offen – bitte versuch es in ein paar Minuten noch einmal. "
+        "Danke für deine Geduld! 🙏")
+NOT_ALLOWED = "Hier bin ich nicht freigeschaltet."
+NO_SOURCES = "Hier gibt es noch keine Antwort mit Quellen. Stell zuerst eine Frage mit `/ask`."
+RESET = "Verlauf vergessen – die nächste Frage beginnt ein neues Gespräch."
+FAILED = "Entschuldigung, beim Beantworten ist ein Fehler aufgetreten. Bitte versuch es später noch einmal."
+EMPTY_ANSWER = "Dazu habe ich leider keine Antwort gefunden."
+
+
+def queue_text(position: int) -> str:
+    """Shown while a question waits; position 1 means it is next."""
+    ahead = "1 Frage" if position == 1 else f"{position} Fragen"
+    return f"⏳ Deine Frage ist in der Warteschlange: Platz {position} ({ahead} vor dir)."
+
+
+def cooldown_text(seconds: float) -> str:
+    return f"Bitte warte noch {max(1, math.ceil(seconds))} s bis zur nächsten Frage."
+
+
+def help_text(bot_mention: str) -> str:
+    return (f"Frag mich etwas zu den Nachrichtenartikeln, z. B. `{bot_mention} Worum ging es beim "
+            "Gipfel in Alaska?` oder mit `/ask`.")
+
+
+def thread_name(question: str) -> str:
+    """A thread title from the question (Discord allows 1..100 characters)."""
+    name = " ".join(question.split()) or "Frage"
+    return truncate(name, THREAD_NAME_LIMIT)
+
+
+# --- text helpers ------------------------------------------------------------------------------
+
+def truncate(text: str, limit: int) -> str:
+    """Cut to at most `limit` characters, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    # A cut right after an escaping backslash would escape the ellipsis instead.
+    return text[: limit - 1].rstrip().rstrip("\\") + "…"
+
+
+def escape_article_text(text: str) -> str:
+    """Article text is quoted verbatim: neutralise its Markdown and its mentions."""
+    return escape_mentions(escape_markdown(text))
+
+
+def blockquote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+def strip_mentions_of(content: str, user_id: int) -> str:
+    """The question in a message that @mentions the bot, without the mention itself."""
+    return " ".join(re.sub(rf"<@!?{user_id}>", " ", content).split())
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+# Places to cut, best first; each pattern matches what stays at the end of the earlier part.
+_SENTENCE_END = re.compile(r"[.!?…](?:[\"'»«“”„’)\]]|\[\d+\])*\s+")
+_CUTS: tuple[re.Pattern[str], ...] = (re.compile(r"\n\s*\n\s*"), _SENTENCE_END, re.compile(r"\n+"), re.compile(r"\s+"))
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split text into parts of at most `limit` characters whose concatenation is exactly `text`.
+
+    Cuts prefer paragraph breaks, then sentence ends, then line breaks, then spaces, and only
+    cut a word when a part would otherwise be less than half full.
+    """
+    if limit < 2:
+        raise ValueError("limit must be at least 2")
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = _best_cut(rest, limit)
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _best_cut(text: str, limit: int) -> int:
+    window = text[:limit]
+    for pattern in _CUTS:
+        ends = [m.end() for m in pattern.finditer(window)]
+        # A match that reaches the window's edge may continue beyond it; it still cuts cleanly.
+        good = [end for end in ends if end >= limit // 2]
+        if good:
+            return good[-1]
+    return limit
+
+
+def preview(streamed: str) -> str:
+    """The answer so far, while it streams; always within one message."""
+    text = escape_mentions(streamed.strip())
+    if not text:
+        return WORKING
+    return truncate(text, MESSAGE_LIMIT - 2) + " ▌"
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+@dataclass
+class MessagePart:
+    content: str
+    embeds: list[discord.Embed] = field(default_factory=list)
+
+
+def answer_messages(answer: Answer) -> list[MessagePart]:
+    """The final answer as one or more messages; the source embed goes under the last one."""
+    text = answer.text.strip() or (FAILED if answer.error else EMPTY_ANSWER)
+    parts = [MessagePart(part) for part in split_message(escape_mentions(text))]
+    embed = sources_embed(answer)
+    if embed is not None:
+        parts[-1].embeds.append(embed)
+    return parts
+
+
+def _by_source(citations: Iterable[Citation]) -> list[tuple[Citation, list[Citation]]]:
+    """Citations grouped by article, first use first."""
+    groups: dict[str, list[Citation]] = {}
+    for citation in citations:
+        groups.setdefault(citation.source, []).append(citation)
+    return [(group[0], group) for group in groups.values()]
+
+
+def _markers(group: list[Citation]) -> str:
+    return "".join(f"[{n}]" for n in sorted({c.n for c in group}))
+
+
+def _title(citation: Citation) -> str:
+    return escape_article_text(citation.title.strip() or citation.source)
+
+
+def sources_embed(answer: Answer, footer: str | None = None) -> discord.Embed | None:
+    """A compact embed under an answer: one field per cited article with a short quote."""
+    groups = _by_source(answer.citations)[:EMBED_FIELDS_LIMIT]
+    if not groups:
+        return None
+    footer = truncate(footer if footer is not None else answer.model, FOOTER_LIMIT)
+    quote_chars = QUOTE_PREVIEW_CHARS
+    while True:
+        embed = discord.Embed(title="Quellen", colour=SOURCES_COLOUR)
+        for first, group in groups:
+            name = truncate(f"{_markers(group)} {_title(first)}", FIELD_NAME_LIMIT)
+            quote = truncate(escape_article_text(" ".join(first.quote.split())), quote_chars)
+            date = escape_article_text(first.date.strip())
+            value = "\n".join(line for line in (date, blockquote(quote) if quote else "") if line)
+            embed.add_field(name=name, value=truncate(value or "–", FIELD_VALUE_LIMIT), inline=False)
+        if footer:
+            embed.set_footer(text=footer)
+        if len(embed) <= EMBED_TOTAL_LIMIT or quote_chars <= 20:
+            break
+        quote_chars = quote_chars * 2 // 3
+    while len(embed) > EMBED_TOTAL_LIMIT:  # long titles alone can still be too much
+        embed.remove_field(len(embed.fields) - 1)
+    return embed
+
+
+def source_embeds(answer: Answer) -> list[discord.Embed]:
+    """The full sources (`/quellen`): one embed per article with every quote cited from it."""
+    embeds = []
+    for first, group in _by_source(answer.citations):
+        quotes = "\n\n".join(f"**[{c.n}]**\n{blockquote(escape_article_text(c.quote.strip()))}" for c in group)
+        embed = discord.Embed(
+            title=truncate(_title(first), EMBED_TITLE_LIMIT),
+            description=truncate(quotes, EMBED_DESCRIPTION_LIMIT),
+            colour=SOURCES_COLOUR,
+        )
+        footer = " · ".join(x for x in (first.date.strip(), first.source) if x)
+        embed.set_footer(text=truncate(escape_mentions(footer), EMBED_TITLE_LIMIT))  # footers show no Markdown
+        embeds.append(embed)
+    return embeds
+
+
+def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
+    """Group embeds into messages of at most 10 embeds and 6000 characters each."""
+    pages: list[list[discord.Embed]] = []
+    size = 0
+    for embed in embeds:
+        if not pages or len(pages[-1]) == EMBEDS_PER_MESSAGE or size + len(embed) > EMBED_TOTAL_LIMIT:
+            pages.append([])
+            size = 0
+        pages[-1].append(embed)
+        size += len(embed)
+    return pages

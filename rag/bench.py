@@ -1,0 +1,232 @@
+"""`newsbot bench`: per-stage timings, cold and warm, against the naive LangChain-tutorial pipeline.
+
+Cold: no cached model states for the chunks (only the system prompt is evaluated once at load).
+Warm: the same questions again, with chunk states cached (as after `newsbot warm`).
+`--retrieval-scale N`: a synthetic store of recombined corpus sentences at 1k/10k/100k chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rag.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "p95": None}
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 3), "p95": round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 3)}
+
+
+def run_newsbot(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for item in questions:
+        answer = service.answer(item["question"])
+        t = answer.timings
+        gen_s = max(1e-6, t.get("total_s", 0) - t.get("first_token_s", 0))
+        rows.append({
+            "id": item.get("id"), "retrieve_s": t.get("retrieve_s", 0.0), "first_token_s": t.get("first_token_s", 0.0),
+            "total_s": t.get("total_s", 0.0), "prompt_tokens": answer.prompt_tokens, "prefill_tokens": t.get("prefill_tokens", 0),
+            "generated_tokens": answer.generated_tokens, "gen_tok_s": answer.generated_tokens / gen_s if answer.generated_tokens else None,
+            "refused": answer.refused,
+        })
+    return _table(rows)
+
+
+def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("retrieve_s", "first_token_s", "total_s", "prompt_tokens", "prefill_tokens", "generated_tokens", "gen_tok_s")
+    return {"n": len(rows), **{k: _stats([r[k] for r in rows if r.get(k) is not None]) for k in keys}, "rows": rows}
+
+
+def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dict[str, Any]:
+    """The LangChain tutorial RAG: recursive splitter 1000/200, MiniLM + Chroma, k=4, one stuff prompt."""
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+    tmp = Path(tempfile.mkdtemp(prefix="newsbot-naive-"))
+    try:
+        docs = [Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.stem})
+                for p in sorted(settings.seeds_dir.glob("*.txt"))]
+        splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(docs)
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        client = chromadb.PersistentClient(path=str(tmp), settings=ChromaSettings(anonymized_telemetry=False))
+        store = Chroma(collection_name="naive", embedding_function=SentenceTransformerEmbeddings(settings.embedding_model), client=client)
+        store.add_documents(splits)
+        retriever = store.as_retriever(search_kwargs={"k": 4})
+        prompt = ChatPromptTemplate.from_messages([
+            ("system", "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to "
+                       "answer the question. If you don't know the answer, say that you don't know. Use three sentences "
+                       "maximum and keep the answer concise. Cite the pieces you used as [n].\n\n{context}"),
+            ("human", "{question}"),
+        ])
+        rows = []
+        for item in questions:
+            started = time.perf_counter()
+            found = retriever.invoke(item["question"])
+            retrieve_s = time.perf_counter() - started
+            context = "\n\n".join(f"[{i}] {d.page_content}" for i, d in enumerate(found, 1))
+            messages = prompt.invoke({"context": context, "question": item["question"]}).to_messages()
+            chat = [{"role": "system" if m.type == "system" else "user", "content": m.content} for m in messages]
+            first = None
+            generated = 0
+            for chunk in llama.create_chat_completion(messages=chat, max_tokens=settings.max_answer_tokens, temperature=0.0, stream=True):
+                if chunk["choices"][0]["delta"].get("content"):
+                    generated += 1
+                    first = first or time.perf_counter() - started
+            total = time.perf_counter() - started
+            prompt_tokens = len(llama.tokenize(json.dumps(chat).encode()))
+            rows.append({"id": item.get("id"), "retrieve_s": retrieve_s, "first_token_s": first or total, "total_s": total,
+                         "prompt_tokens": prompt_tokens, "prefill_tokens": None, "generated_tokens": generated,
+                         "gen_tok_s": generated / max(1e-6, total - (first or total)) if generated else None})
+        return _table(rows)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def retrieval_scale(settings: Settings, max_chunks: int) -> list[dict[str, Any]]:
+    """Synthetic stores of recombined corpus sentences; embeddings are averages of sentence vectors,
+    so building 100k chunks measures the store and index, not 100k MiniLM passes on a laptop."""
+    import numpy as np
+
+    from rag.documents import read_document
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.keyword import KeywordIndex
+    from rag.retrieve import HybridSearch
+    from rag.store import Store
+    from rag.text import sentence_spans
+
+    sentences: list[str] = []
+    for path in sorted(settings.seeds_dir.glob("*.txt")):
+        doc = read_document(path)
+        for block in doc.blocks:
+            sentences += [doc.text[s.start:s.end] for s in sentence_spans(doc.text, block.start, block.end) if len(doc.text[s.start:s.end]) > 30]
+    embeddings = SentenceTransformerEmbeddings(settings.embedding_model)
+    vectors = np.asarray(embeddings.embed_documents(sentences), dtype=np.float32)
+    rng = random.Random(0)
+    queries = [s[:80] for s in rng.sample(sentences, 20)]
+    results = []
+    for size in [n for n in (1_000, 10_000, 100_000) if n <= max_chunks] or [max_chunks]:
+        tmp = Path(tempfile.mkdtemp(prefix=f"newsbot-scale-{size}-"))
+        try:
+            local = settings.model_copy(update={"data_dir": tmp, "chroma_host": None})
+            store = Store(local, embeddings)
+            started = time.perf_counter()
+            for offset in range(0, size, 2000):
+                ids, texts, metas, vecs = [], [], [], []
+                for i in range(offset, min(size, offset + 2000)):
+                    picks = rng.sample(range(len(sentences)), 3)
+                    ids.append(f"syn{i:07d}#00000")
+                    texts.append(" ".join(sentences[p] for p in picks))
+                    vec = vectors[picks].mean(axis=0)
+                    vecs.append((vec / np.linalg.norm(vec)).tolist())
+                    metas.append({"source": f"syn{i:07d}", "title": "", "date": "", "date_ord": 0, "start": 0, "end": len(texts[-1])})
+                store.chunks.add(ids=ids, documents=texts, metadatas=metas, embeddings=vecs)
+            store.bump_generation()
+            keywords = KeywordIndex(local.keyword_dir)
+            keywords.ensure_current(store)
+            build_s = time.perf_counter() - started
+            search = HybridSearch(store, keywords, local.bm25_weight, local.dense_weight, local.top_k, local.rrf_k)
+            search.search([queries[0]])  # load everything once
+            latencies = []
+            for query in queries * 3:
+                t0 = time.perf_counter()
+                search.search([query])
+                latencies.append(time.perf_counter() - t0)
+            lat = sorted(latencies)
+            results.append({"chunks": size, "build_s": round(build_s, 1), "chunks_per_s": round(size / build_s),
+                            "query_p50_ms": round(1000 * statistics.median(lat), 1),
+                            "query_p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1)})
+            logger.info("scale %s", results[-1])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main(settings: Settings, args) -> int:
+    from rag.cli import _ensure_store
+    from rag.evaluate import DEFAULT_QUESTIONS, load_questions
+    from rag.service import build_service
+
+    report: dict[str, Any] = {"machine": _machine(), "model": settings.model}
+    if args.retrieval_scale:
+        report["retrieval_scale"] = retrieval_scale(settings, args.retrieval_scale)
+    else:
+        questions = load_questions(args.questions or DEFAULT_QUESTIONS)[: args.limit or None]
+        service = build_service(settings)
+        _ensure_store(settings, service)
+        t0 = time.perf_counter()
+        service.warm_up()
+        service.search.search(["Aufwärmen"])
+        report["load_s"] = round(time.perf_counter() - t0, 2)
+        report["newsbot_cold"] = run_newsbot(service, questions)
+        report["newsbot_warm"] = run_newsbot(service, questions)
+        if args.baseline == "naive":
+            report["naive"] = run_naive(settings, questions, service.llm.llama)
+            cold = report["newsbot_cold"]
+            report["ratio_first_token_cold"] = _ratio(cold, report["naive"], "first_token_s")
+            report["ratio_total_cold"] = _ratio(cold, report["naive"], "total_s")
+            report["ratio_first_token_warm"] = _ratio(report["newsbot_warm"], report["naive"], "first_token_s")
+            report["ratio_total_warm"] = _ratio(report["newsbot_warm"], report["naive"], "total_s")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        _print(report)
+    return 0
+
+
+def _ratio(ours: dict, base: dict, key: str) -> float | None:
+    a, b = ours[key]["median"], base[key]["median"]
+    return round(a / b, 3) if a and b else None
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.python_version()}"
+
+
+def _print(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"machine: {report['machine']}  model: {report['model']}")
+    runs = [k for k in ("newsbot_cold", "newsbot_warm", "naive") if k in report]
+    if runs:
+        table = Table(title="per stage: median / p95")
+        table.add_column("stage")
+        for run in runs:
+            table.add_column(run, justify="right")
+        for key in ("retrieve_s", "prompt_tokens", "prefill_tokens", "first_token_s", "total_s", "generated_tokens", "gen_tok_s"):
+            table.add_row(key, *[f"{report[r][key]['median']} / {report[r][key]['p95']}" for r in runs])
+        console.print(table)
+        for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_warm", "ratio_total_warm"):
+            if key in report:
+                console.print(f"{key}: {report[key]}")
+    if "retrieval_scale" in report:
+        table = Table(title="retrieval at scale")
+        for col in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms"):
+            table.add_column(col, justify="right")
+        for row in report["retrieval_scale"]:
+            table.add_row(*[str(row[c]) for c in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms")])
+        console.print(table)
+    sys.stdout.flush()
