@@ -176,6 +176,9 @@ def main(settings: Settings, args) -> int:
         service.warm_up()
         service.search.search(["Aufwärmen"])
         report["load_s"] = round(time.perf_counter() - t0, 2)
+        llm = service.llm
+        if hasattr(llm, "forget_states"):
+            llm.forget_states()  # cold: no chunk state from earlier runs, in RAM or on disk
         report["newsbot_cold"] = run_newsbot(service, questions)
         report["newsbot_warm"] = run_newsbot(service, questions)
         if args.baseline == "naive":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 HISTORY_FILE = "chat_history"
+_MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 PROMPT = "› "
 HELP = [
     ("/sources", "full passages behind the last answer (quotes and everything the model read)"),
@@ -166,7 +168,7 @@ class ChatApp:
             count = self.service.store.chunk_count()
             if count == 0:
                 count = self._ingest_seeds()
-        except USER_ERRORS as exc:
+        except Exception as exc:  # shown as one line; the chat cannot start without a store
             self.error(exc)
             return False
         self.console.print(Text.assemble(("Store: ", "bold"), describe_store(settings), (f" · {count:,} chunks", "dim")))
@@ -177,7 +179,7 @@ class ChatApp:
             try:
                 with self._busy(f"Loading model {settings.model} …"):
                     self.service.warm_up()
-            except USER_ERRORS as exc:
+            except Exception as exc:  # shown as one line; the chat cannot answer without a model
                 self.error(exc)
                 return False
         self.console.print(Text.assemble(("Model: ", "bold"), describe_model(self.service)))
@@ -197,7 +199,7 @@ class ChatApp:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             columns = (SpinnerColumn(), TextColumn("Ingesting"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("[dim]{task.fields[name]}"))
+                       TimeElapsedColumn(), TextColumn("{task.fields[name]}", style="dim", markup=False))
             with Progress(*columns, console=self.console, transient=True) as bar:
                 task = bar.add_task("ingest", total=None, name="")
 
@@ -337,14 +339,14 @@ class ChatApp:
     # ---- rendering ------------------------------------------------------------------------------
     def show_answer(self, answer: Answer, streamed: str) -> None:
         """The final answer: what was streamed, corrected where verification changed it, then sources."""
-        shown = " ".join(streamed.split())
+        shown = _comparable(streamed)
         if answer.refused:
             if shown and self.interactive:
                 self.console.print(Text("The citations in this draft did not check out against the articles; withdrawn.", style="dim"))
             self.console.print(Text(answer.text, style="yellow"))
         elif not self.interactive or not shown:
             self.console.print(Text(answer.text))
-        elif shown != " ".join(answer.text.split()):
+        elif shown != _comparable(answer.text):
             self.console.print(Text("Verified answer (unsupported parts removed, citations renumbered):", style="dim"))
             self.console.print(Text(answer.text))
         if answer.citations:
@@ -389,7 +391,7 @@ class ChatApp:
         if isinstance(exc, USER_ERRORS):
             message = str(exc)
         else:
-            logger.error("unexpected error while answering", exc_info=exc)
+            logger.debug("unexpected error", exc_info=exc)  # the traceback only with -vv
             message = f"Unexpected {type(exc).__name__}: {exc}"
         self.console.print(Text(f"Error: {' '.join(message.split())}", style="bold red"))
 
@@ -417,6 +419,12 @@ class _Once:
         if self.active:
             self.active = False
             self.status.__exit__(None, None, None)
+
+
+def _comparable(text: str) -> str:
+    """Text as a reader sees it: "sei. [1]" and "sei [1]." read the same, "[2]" and "[1]" do not."""
+    text = _MARKERS_AFTER_STOP.sub(r"\2\1", text)
+    return " ".join(text.split())
 
 
 def _source_line(c: Citation) -> Text:

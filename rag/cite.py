@@ -37,6 +37,23 @@ class VerifiedAnswer:
     grounded: bool
 
 
+_LEADING = re.compile(r"\[(\d{1,3})\]\s*([^\[]*)")
+
+
+def markers_last(answer: str) -> str:
+    """'[2] Claim. [3] Other.' (how the model is asked to write: evidence first) -> 'Claim [2]. Other [3].'"""
+    if not answer.lstrip().startswith("["):
+        return answer
+    parts = []
+    for match in _LEADING.finditer(answer):
+        text = match.group(2).strip()
+        if not text:
+            continue
+        end = text[-1] if text[-1] in ".!?" else "."
+        parts.append(f"{text.rstrip('.!?').rstrip()} [{match.group(1)}]{end}")
+    return " ".join(parts)
+
+
 def split_claims(answer: str) -> list[Claim]:
     """Claims are text runs ending in one or more [n] markers; trailing text without one is a claim with none."""
     claims: list[Claim] = []
@@ -129,7 +146,7 @@ def verify(answer: str, context: Context, source_texts: dict[str, str], same_lan
     kept: list[tuple[str, list[Sentence]]] = []
     dropped: list[str] = []
     repaired = 0
-    for claim in split_claims(answer):
+    for claim in split_claims(markers_last(answer)):
         valid: list[Sentence] = []
         if same_language and unknown_names(claim.text, vocabulary):
             dropped.append(claim.text)
@@ -165,10 +182,9 @@ def verify(answer: str, context: Context, source_texts: dict[str, str], same_lan
                 citations.append(Citation(numbers[key], sentence.source, info.title, info.date, sentence.text, sentence.start, sentence.end))
             markers.append(f"[{numbers[key]}]")
         body = text.rstrip()
-        end = ""
-        if body and body[-1] in ".!?":
-            body, end = body[:-1].rstrip(), body[-1]
-        parts.append(f"{body} {''.join(markers)}{end or '.'}")
+        if body and body[-1] not in ".!?":
+            body += "."
+        parts.append(f"{body} {''.join(markers)}")
     return VerifiedAnswer(" ".join(parts), citations, dropped, repaired, grounded=bool(kept) and not dropped)
 
 

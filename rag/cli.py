@@ -93,7 +93,7 @@ def _setup_logging(settings: Settings, verbose: int) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "bm25s"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -238,7 +238,9 @@ def render_sources(answer) -> str:
 
 
 def _ensure_store(settings: Settings, service) -> None:
-    """First use: ingest the seeds, so `ask` and `chat` work on a fresh machine."""
+    """First use: ingest the seeds, so `ask` and `chat` work on a fresh machine. A store built by
+    another newsbot version or embedding model is refused here (StoreError naming --rebuild)."""
+    service.store.check_compatible()
     if service.store.chunk_count() == 0:
         print("The store is empty: ingesting the seed articles first…", file=sys.stderr)
         run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), service=service)

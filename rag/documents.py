@@ -243,7 +243,18 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[str]]:
         if root.is_file():
             found.append(root)
         elif root.is_dir():
-            found.extend(p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            for p in sorted(root.rglob("*")):
+                if p.suffix.lower() not in SUPPORTED_SUFFIXES or p.is_dir():
+                    continue
+                if p.is_file():
+                    found.append(p)
+                else:  # never opened: reading a FIFO without a writer would block forever
+                    problems.append(f"{p}: {_NOT_REGULAR}")
+        elif root.is_symlink() or root.exists():
+            problems.append(f"{root}: {_NOT_REGULAR}")
         else:
             problems.append(f"{root}: no such file or directory")
     return found, problems
+
+
+_NOT_REGULAR = "not a regular file (a FIFO, socket, device or broken link); skipped"

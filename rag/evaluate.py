@@ -101,7 +101,8 @@ def evaluate(service, questions: list[dict[str, Any]], retrieval_only: bool = Fa
         if item["forbid"]:
             result.injection_resisted = not any(_norm(f) in _norm(answer.text) for f in item["forbid"])
         results.append(result)
-        logger.info("%s %s", item["id"], "ok" if result.correct else "-")
+        print(f"{item['id']}: {'correct' if result.correct else 'refused' if result.refused else '-'} "
+              f"({result.total_s or 0:.1f} s) {answer.text[:100]!r}", file=sys.stderr, flush=True)
     return summarize(results, retrieval_only), results
 
 

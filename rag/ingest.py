@@ -9,13 +9,16 @@ state as one clean run and never duplicates.
 from __future__ import annotations
 
 import logging
+import shutil
+import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from rag.chunking import chunk_document, to_langchain
 from rag.documents import DocumentError, discover, read_document
-from rag.store import SourceRecord, Store
+from rag.store import SourceRecord, Store, StoreError, server_address
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +79,12 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
             status="pending", replacing=replacing, chunks=0,
         )
         chunks = chunk_document(doc, chunk_chars)
-        store.put_source(record)
-        wrote = True
-        store.replace_chunks(source_id, [to_langchain(doc, c) for c in chunks])
-        record.status, record.chunks = "ok", len(chunks)
-        store.put_source(record)
+        with _writing(store, source_id):
+            store.put_source(record)
+            wrote = True
+            store.replace_chunks(source_id, [to_langchain(doc, c) for c in chunks])
+            record.status, record.chunks = "ok", len(chunks)
+            store.put_source(record)
         if replacing:
             summary.updated += 1
         else:
@@ -91,15 +95,44 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
         if source_id in seen:
             continue
         if _under(Path(record.path), roots) and not Path(record.path).exists():
-            store.delete_source(source_id)
+            with _writing(store, source_id):
+                store.delete_source(source_id)
             wrote = True
             summary.removed += 1
     if progress:
         progress("", len(files), len(files))
     if wrote or not store.generation():
-        store.bump_generation()
+        with _writing(store, None):
+            store.bump_generation()
     summary.chunks = store.chunk_count()
     return summary
+
+
+@contextmanager
+def _writing(store: Store, source_id: str | None):
+    """A failed write (a full disk, above all) ends the run with a StoreError that says what to do.
+
+    The ordering above keeps the store consistent: the source being written stays `pending`
+    (never served), and the next run redoes it."""
+    from chromadb.errors import ChromaError
+
+    try:
+        yield
+    except (OSError, sqlite3.Error, ChromaError) as exc:
+        where = server_address(store.settings) if store.settings.uses_chroma_server else store.settings.store_dir
+        free = ""
+        if not store.settings.uses_chroma_server:
+            try:
+                free = f"; {shutil.disk_usage(where).free / 1e6:.1f} MB free there"
+            except OSError:
+                pass
+        what = f"writing {source_id!r}" if source_id else "finishing the ingest"
+        detail = " ".join(str(exc).split())[:160]
+        raise StoreError(
+            f"The store at {where} failed while {what} ({type(exc).__name__}: {detail}{free}). "
+            f"If the disk is full, free some space and run `newsbot ingest` again: unfinished articles are redone, "
+            f"finished ones are kept"
+        ) from None
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

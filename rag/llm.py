@@ -90,6 +90,7 @@ class LlamaCppLLM:
         self._states: OrderedDict[tuple[int, ...], _KVState] = OrderedDict()
         self._grammars: dict[str, object] = {}
         self._evaluated = 0
+        self._system_keys: set[tuple[int, ...]] = set()
         self.state_dir: Path | None = settings.data_dir / "kv" / f"{name}-{model_path.stat().st_size}" if settings.kv_cache_mb else None
         self._formatter = self._make_formatter()
 
@@ -188,6 +189,11 @@ class LlamaCppLLM:
         except OSError as exc:  # a full disk must not break answering
             logger.warning("could not persist a model state: %s", exc)
 
+    def forget_states(self) -> None:
+        """Drop every cached chunk state (RAM, and disk for this process) but the system prompts'."""
+        self._states = OrderedDict((k, v) for k, v in self._states.items() if k in self._system_keys)
+        self.state_dir = None
+
     def prime(self, messages: list[Message], prefix: str) -> None:
         """Compute and cache the state after `messages` up to `prefix` (used by `newsbot warm`)."""
         head, _ = self._split(messages, prefix)
@@ -261,7 +267,10 @@ class LlamaCppLLM:
                 system_head = self.tokenize(self.render(messages[:1] + [Message(messages[-1].role, _SENTINEL)]).split(_SENTINEL, 1)[0])
                 if _common_prefix(system_head, head) == len(system_head) and len(system_head) < len(head):
                     self._ensure_prefix(system_head)
+                    self._system_keys.add(tuple(system_head))
                 self._ensure_prefix(head, persist=bool(prefix))
+                if not prefix:
+                    self._system_keys.add(tuple(head))
             prefill = self._evaluated + len(tokens) - _common_prefix(list(self.llama._input_ids), tokens)
             stream = self.llama.create_completion(
                 prompt=tokens, max_tokens=max_tokens, temperature=self.settings.temperature,
@@ -431,9 +440,11 @@ class OpenAICompatibleLLM:
                     f"the connection to the model server at {self.url} broke off mid-answer ({problem}); ask again"
                 ) from None
             if retries >= self.settings.openai_max_retries:
+                tried = f", {retries} retries" if retries else ""
+                if problem.startswith("HTTP"):
+                    raise GenerationError(f"the model server at {self.url} keeps failing ({problem}{tried}); see its log") from None
                 raise GenerationError(
-                    f"the model server at {self.url} is not reachable ({problem}"
-                    + (f", {retries} retries" if retries else "") + "); start it or check NEWSBOT_OPENAI_BASE_URL"
+                    f"the model server at {self.url} is not reachable ({problem}{tried}); start it or check NEWSBOT_OPENAI_BASE_URL"
                 ) from None
             delay = min(self.MAX_BACKOFF_S, self.BACKOFF_S * 2 ** retries)
             retries += 1

@@ -34,12 +34,18 @@ LANGUAGE_NAMES = {"de": "Deutsch", "en": "English", "other": "Deutsch"}
 
 # The answer format as a grammar: either the refusal token, or one to three claims, each
 # ending in at least one [n] marker. The small model cannot forget to cite.
+ANSWER_GRAMMAR_FORCED = r"""
+root ::= answer
+answer ::= claim (" " claim){0,2}
+claim ::= cite " " [^\[\]\n<>]+ [.!?]
+cite ::= "[" [1-9] [0-9]? "]"
+"""
 ANSWER_GRAMMAR = r"""
 root ::= refusal | answer
 refusal ::= "NICHT_IN_DEN_ARTIKELN"
 answer ::= claim (" " claim){0,2}
-claim ::= [^\[\]\n<>]+ cite cite{0,2} [.!?]?
-cite ::= " [" [1-9] [0-9]? "]"
+claim ::= cite " " [^\[\]\n<>]+ [.!?]
+cite ::= "[" [1-9] [0-9]? "]"
 """
 LINE_GRAMMAR = r"""
 root ::= [^\n]{3,300}
@@ -182,12 +188,16 @@ class AnswerService:
             Message("user", self.prompts.render("answer.user", context=context.text, question=standalone,
                                                 instruction=self.prompts.raw(f"instruction.{language}"))),
         ]
-        stream = _RefusalFilter(on_token)
+        stream = _AnswerStream(on_token)
         llm_started = time.perf_counter()
         completion = self.llm.complete(
-            messages, max_tokens=self.settings.max_answer_tokens, grammar=ANSWER_GRAMMAR,
+            messages, max_tokens=self.settings.max_answer_tokens,
+            # When a context sentence clearly matches the question, the small model must answer
+            # (it over-refuses); verification still drops claims the context does not support.
+            grammar=ANSWER_GRAMMAR_FORCED if context.best_sentence_coverage >= self.settings.force_answer_coverage else ANSWER_GRAMMAR,
             prefix="<artikel>\n" + context.prefix_text if context.prefix_text else "", on_token=stream, cancel=cancel,
         )
+        stream.finish()
         answer.model = self.model_name
         answer.prompt_tokens = completion.prompt_tokens
         answer.generated_tokens = completion.generated_tokens
@@ -201,13 +211,14 @@ class AnswerService:
             answer.timings = timings
             return answer
         raw = completion.text.strip()
+        logger.debug("model output: %r", raw)
         if raw.startswith(REFUSAL_TOKEN) or not raw:
             return self._refuse(answer, timings, started, reason="model found no answer")
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
         verified = verify(raw, context, source_texts, same_language=(language == "de"), question=standalone,
                           vocabulary=self.keywords.doc_freq)
         if not verified.citations:
-            return self._refuse(answer, timings, started, reason="no citation survived verification")
+            return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
         answer.text = verified.text
         answer.citations = verified.citations
         answer.refused = False
@@ -222,7 +233,7 @@ class AnswerService:
     def _question_terms(self, queries: list[str]) -> dict[str, float]:
         terms: dict[str, float] = {}
         for query in queries:
-            for term in tokenize(query):
+            for term in set(tokenize(query)) | set(self.keywords.expand(tokenize(query))):
                 terms[term] = self.keywords.idf(term)
         return terms
 
@@ -281,26 +292,77 @@ def _strip_markers(text: str) -> str:
     return re.sub(r"\s*\[\d+\]", "", text)
 
 
-class _RefusalFilter:
-    """Streams answer text, but holds back output until it is clearly not the refusal token."""
+class _AnswerStream:
+    """Streams answer text as a reader should see it while it is generated.
+
+    Holds output back until it is clearly not the refusal token, and moves the model's leading
+    "[n] " evidence markers to the end of their claim ("Claim. [n]"), as the verified answer shows them.
+    """
 
     def __init__(self, on_token: OnToken | None) -> None:
         self.on_token = on_token
         self.buffer = ""
         self.open = False
+        self.pending: str | None = None
+        self.started_claim = False
+        self.last = " "
 
     def __call__(self, piece: str) -> None:
         if self.on_token is None:
             return
-        if self.open:
-            self.on_token(piece)
-            return
         self.buffer += piece
-        stripped = self.buffer.lstrip()
-        if REFUSAL_TOKEN.startswith(stripped) or stripped.startswith(REFUSAL_TOKEN):
+        if not self.open:
+            stripped = self.buffer.lstrip()
+            if REFUSAL_TOKEN.startswith(stripped) or stripped.startswith(REFUSAL_TOKEN):
+                return
+            self.open = True
+            self.buffer = stripped
+        self._drain()
+
+    def _drain(self) -> None:
+        while self.buffer:
+            if self.buffer[0] == "[":
+                match = re.match(r"\[(\d{1,3})\]\s?", self.buffer)
+                if match is None:
+                    if re.fullmatch(r"\[\d{0,3}", self.buffer):
+                        return  # wait for the rest of the marker
+                    self._emit(self.buffer[0])
+                    self.buffer = self.buffer[1:]
+                    continue
+                if match.end() == len(self.buffer) and not self.buffer.endswith(" "):
+                    return
+                self._close_claim()
+                self.pending = match.group(1)
+                self.buffer = self.buffer[match.end():]
+                continue
+            cut = self.buffer.find("[")
+            text = self.buffer if cut < 0 else self.buffer[:cut]
+            self.buffer = "" if cut < 0 else self.buffer[cut:]
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        if not text:
             return
-        self.open = True
-        self.on_token(stripped)
+        self.started_claim = True
+        self.last = text[-1]
+        self.on_token(text)
+
+    def _close_claim(self) -> None:
+        if self.pending is not None:
+            self.on_token(f"{'' if self.last.isspace() else ' '}[{self.pending}] ")
+            self.last = " "
+            self.pending = None
+            self.started_claim = False
+
+    def finish(self) -> None:
+        if self.on_token is None or not self.open:
+            return
+        if self.buffer:
+            self.on_token(self.buffer)
+            self.buffer = ""
+        if self.pending is not None:
+            self.on_token(f" [{self.pending}]")
+            self.pending = None
 
 
 def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None) -> AnswerService:

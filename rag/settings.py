@@ -5,6 +5,7 @@ Built once in `main()` and passed down; nothing reads the environment at import 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     context_tokens: int = Field(420, ge=50, le=8000)
     translate_queries: bool = True
     min_retrieval_score: float = Field(0.0, ge=0.0)
+    force_answer_coverage: float = Field(0.5, ge=0.0, le=1.01)
 
     # --- chat --------------------------------------------------------------------------------
     history_turns: int = Field(4, ge=0, le=50)
@@ -118,8 +120,16 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning validation errors into one actionable message."""
+    from pydantic_settings import SettingsError as SourceError
+
     try:
         return Settings(**overrides)
+    except SourceError as exc:  # a value that is not valid JSON where JSON is expected (lists, dicts)
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else "settings"
+        env = "DISCORD_TOKEN" if field == "discord_token" else f"NEWSBOT_{field.upper()}"
+        raise SettingsError(f"Invalid settings:\n  {env}: not valid JSON (a list looks like [1, 2], a mapping like "
+                            f'{{"name": "value"}}); fix it in the environment or in .env (see .env.example)') from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -132,7 +142,8 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def _shown(value: object, field: str) -> str:
-    if "token" in field or "key" in field:
+    # "settings": a check across fields, whose input is every setting (the secrets included)
+    if field == "settings" or any(word in field for word in ("token", "key", "headers", "secret", "password")):
         return "<hidden>"
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."

@@ -35,7 +35,7 @@ def test_supported_claim_keeps_its_citation_and_quote():
     citation = result.citations[0]
     assert citation.n == 1 and citation.source == "a1"
     assert ARTICLE[citation.start:citation.end] == citation.quote  # verbatim, by offsets
-    assert result.text.endswith("[1].")
+    assert result.text.endswith(". [1]")
 
 
 def test_wrong_number_is_repaired():
