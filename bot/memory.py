@@ -64,7 +64,7 @@ class Conversations:
     def remember(self, conversation: Conversation, question: str, answer: Answer, message_ids: Iterable[int]) -> None:
         """Record a finished answer: its turn, the messages a reply may point at, /quellen."""
         if self._history_turns:
-            conversation.turns.append(Turn(question, answer.text))
+            conversation.turns.append(Turn(answer.standalone_question or question, answer.text))
         for message_id in message_ids:
             self._messages[message_id] = conversation
         self._last[conversation.channel_id] = answer

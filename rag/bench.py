@@ -1,7 +1,8 @@
 """`newsbot bench`: per-stage timings, cold and warm, against the naive LangChain-tutorial pipeline.
 
-Cold: no cached model states for the chunks (only the system prompt is evaluated once at load).
-Warm: the same questions again, with chunk states cached (as after `newsbot warm`).
+Cold: no cached model states (only the system prompt is evaluated once at load).
+Warm: the same questions again: each question's first context block (its best sentence and
+neighbours) is now in the model-state cache, as for any question about a passage asked before.
 `--retrieval-scale N`: a synthetic store of recombined corpus sentences at 1k/10k/100k chunks.
 """
 
@@ -40,14 +41,23 @@ def run_newsbot(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
             "id": item.get("id"), "retrieve_s": t.get("retrieve_s", 0.0), "first_token_s": t.get("first_token_s", 0.0),
             "total_s": t.get("total_s", 0.0), "prompt_tokens": answer.prompt_tokens, "prefill_tokens": t.get("prefill_tokens", 0),
             "generated_tokens": answer.generated_tokens, "gen_tok_s": answer.generated_tokens / gen_s if answer.generated_tokens else None,
-            "refused": answer.refused,
+            "refused": answer.refused, "correct": _correct(item, answer.text, answer.refused),
         })
     return _table(rows)
 
 
+def _correct(item: dict[str, Any], text: str, refused: bool = False) -> bool | None:
+    """Answer correctness as `newsbot eval` counts it, so speed is never bought with quality."""
+    from rag.evaluate import answer_correct
+
+    return answer_correct(item, text) and not refused if item.get("expect") else None
+
+
 def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("retrieve_s", "first_token_s", "total_s", "prompt_tokens", "prefill_tokens", "generated_tokens", "gen_tok_s")
-    return {"n": len(rows), **{k: _stats([r[k] for r in rows if r.get(k) is not None]) for k in keys}, "rows": rows}
+    graded = [r["correct"] for r in rows if r.get("correct") is not None]
+    return {"n": len(rows), **{k: _stats([r[k] for r in rows if r.get(k) is not None]) for k in keys},
+            "answer_correct": round(sum(graded) / len(graded), 4) if graded else None, "rows": rows}
 
 
 def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dict[str, Any]:
@@ -87,15 +97,18 @@ def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dic
             chat = [{"role": "system" if m.type == "system" else "user", "content": m.content} for m in messages]
             first = None
             generated = 0
+            pieces: list[str] = []
             for chunk in llama.create_chat_completion(messages=chat, max_tokens=settings.max_answer_tokens, temperature=0.0, stream=True):
                 if chunk["choices"][0]["delta"].get("content"):
+                    pieces.append(chunk["choices"][0]["delta"]["content"])
                     generated += 1
                     first = first or time.perf_counter() - started
             total = time.perf_counter() - started
             prompt_tokens = len(llama.tokenize(json.dumps(chat).encode()))
             rows.append({"id": item.get("id"), "retrieve_s": retrieve_s, "first_token_s": first or total, "total_s": total,
                          "prompt_tokens": prompt_tokens, "prefill_tokens": None, "generated_tokens": generated,
-                         "gen_tok_s": generated / max(1e-6, total - (first or total)) if generated else None})
+                         "gen_tok_s": generated / max(1e-6, total - (first or total)) if generated else None,
+                         "correct": _correct(item, "".join(pieces))})
         return _table(rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,6 +234,7 @@ def _print(report: dict[str, Any]) -> None:
             table.add_column(run, justify="right")
         for key in ("retrieve_s", "prompt_tokens", "prefill_tokens", "first_token_s", "total_s", "generated_tokens", "gen_tok_s"):
             table.add_row(key, *[f"{report[r][key]['median']} / {report[r][key]['p95']}" for r in runs])
+        table.add_row("answer_correct", *[str(report[r].get("answer_correct")) for r in runs])
         console.print(table)
         for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_warm", "ratio_total_warm"):
             if key in report:

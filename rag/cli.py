@@ -57,7 +57,6 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("repo")
     pull.add_argument("file")
 
-    p = sub.add_parser("warm", help="precompute the model state of every chunk (faster first answers)")
     return parser
 
 
@@ -299,19 +298,9 @@ def cmd_models(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_warm(settings: Settings, args) -> int:
-    from rag.service import build_service
-
-    service = build_service(settings)
-    _ensure_store(settings, service)
-    count = service.warm_chunks(progress=lambda done, total: print(f"\r{done}/{total} chunk states", end="", file=sys.stderr))
-    print(f"\n{count} chunk states cached", file=sys.stderr)
-    return 0
-
-
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "discord": cmd_discord, "eval": cmd_eval,
-    "bench": cmd_bench, "models": cmd_models, "warm": cmd_warm,
+    "bench": cmd_bench, "models": cmd_models,
 }
 
 if __name__ == "__main__":

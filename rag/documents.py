@@ -15,6 +15,8 @@ from pathlib import Path
 from rag.text import Span
 
 logger = logging.getLogger(__name__)
+PARSER_VERSION = 2  # bump when parsing, furniture stripping or sentence splitting changes
+
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -102,7 +104,8 @@ def read_document(path: Path, source_id: str | None = None) -> SourceDocument:
     if b"\x00" in raw[:8192]:
         raise DocumentError(f"{path}: looks like a binary file, not text; only .txt, .md and .html articles are ingested")
     text = _decode(raw, path)
-    content_hash = hashlib.sha256(raw).hexdigest()
+    # The parser version is hashed in, so an upgrade that splits text differently re-chunks every article.
+    content_hash = hashlib.sha256(f"newsbot-parser-{PARSER_VERSION}\0".encode() + raw).hexdigest()
     extracted: dict[str, str | None] = {}
     if suffix in (".html", ".htm"):
         text, extracted = _extract_html(text, path)

@@ -48,6 +48,20 @@ class Completion:
     cancelled: bool = False
 
 
+@dataclass
+class Choice:
+    """The model's preference among numbered context sentences, read from its next-token
+    distribution: log-probabilities of citing [1]..[k], and how much more likely it is to write
+    the refusal token than to cite anything (log P(refusal) - log P("["))."""
+
+    logprobs: dict[int, float]
+    refusal_margin: float
+    prompt_tokens: int = 0
+    prefill_tokens: int = 0
+    total_s: float = 0.0
+    generated_tokens: int = 0  # a greedy pick's tokens, where the backend had to generate one
+
+
 class LLM(Protocol):
     name: str
 
@@ -194,12 +208,6 @@ class LlamaCppLLM:
         self._states = OrderedDict((k, v) for k, v in self._states.items() if k in self._system_keys)
         self.state_dir = None
 
-    def prime(self, messages: list[Message], prefix: str) -> None:
-        """Compute and cache the state after `messages` up to `prefix` (used by `newsbot warm`)."""
-        head, _ = self._split(messages, prefix)
-        with self._lock:
-            self._ensure_prefix(head, persist=True)
-
     def _ensure_prefix(self, tokens: list[int], persist: bool = False) -> None:
         """Make the KV cache start with `tokens`, from the live cache, a snapshot, or by evaluating."""
         current = list(self.llama._input_ids)
@@ -262,15 +270,7 @@ class LlamaCppLLM:
             )
         with self._lock:
             started = time.perf_counter()
-            self._evaluated = 0
-            if prefix is not None and head:
-                system_head = self.tokenize(self.render(messages[:1] + [Message(messages[-1].role, _SENTINEL)]).split(_SENTINEL, 1)[0])
-                if _common_prefix(system_head, head) == len(system_head) and len(system_head) < len(head):
-                    self._ensure_prefix(system_head)
-                    self._system_keys.add(tuple(system_head))
-                self._ensure_prefix(head, persist=bool(prefix))
-                if not prefix:
-                    self._system_keys.add(tuple(head))
+            self._prepare(messages, prefix, head)
             prefill = self._evaluated + len(tokens) - _common_prefix(list(self.llama._input_ids), tokens)
             stream = self.llama.create_completion(
                 prompt=tokens, max_tokens=max_tokens, temperature=self.settings.temperature,
@@ -278,6 +278,66 @@ class LlamaCppLLM:
                 grammar=self._grammar(grammar) if grammar else None,
             )
             return _consume(stream, started, len(tokens), prefill, on_token, cancel)
+
+
+    def _prepare(self, messages: list[Message], prefix: str | None, head: list[int]) -> None:
+        """Bring the KV cache to the cacheable head: system prompt state, then the prefix state."""
+        self._evaluated = 0
+        if prefix is None or not head:
+            return
+        system_head = self.tokenize(self.render(messages[:1] + [Message(messages[-1].role, _SENTINEL)]).split(_SENTINEL, 1)[0])
+        if _common_prefix(system_head, head) == len(system_head) and len(system_head) < len(head):
+            self._ensure_prefix(system_head)
+            self._system_keys.add(tuple(system_head))
+        self._ensure_prefix(head, persist=bool(prefix))
+        if not prefix:
+            self._system_keys.add(tuple(head))
+
+    def _option_tokens(self) -> tuple[int, list[int]] | None:
+        """The "[" token and the digit tokens 1..9, if this tokenizer writes "[n]" as "[" + digit."""
+        if not hasattr(self, "_options"):
+            bracket = self.tokenize("[")
+            digits = [self.tokenize(f"[{n}") for n in range(1, 10)]
+            ok = len(bracket) == 1 and all(len(d) == 2 and d[0] == bracket[0] for d in digits)
+            self._options = (bracket[0], [d[1] for d in digits]) if ok else None
+        return self._options
+
+    def choose(self, messages: list[Message], *, prefix: str | None, options: int, refusal: str) -> Choice | None:
+        """Which numbered sentence the model would cite, as probabilities rather than one greedy pick.
+
+        One prompt evaluation (from the cached prefix) plus one token: the logits before "[" give
+        the refusal margin, those after it the distribution over [1]..[options]. None when the
+        tokenizer does not write the markers as "[" + one digit."""
+        markers = self._option_tokens()
+        if markers is None or not 1 <= options <= 9:
+            return None
+        bracket, digits = markers
+        head, tail = self._split(messages, prefix)
+        tokens = head + tail
+        if len(tokens) + 2 > self.settings.n_ctx:
+            raise GenerationError(
+                f"the prompt needs {len(tokens) + 2} tokens but the context window is {self.settings.n_ctx}; "
+                f"lower NEWSBOT_CONTEXT_TOKENS or raise NEWSBOT_N_CTX"
+            )
+        with self._lock:
+            started = time.perf_counter()
+            self._prepare(messages, prefix, head)
+            live = min(_common_prefix(list(self.llama._input_ids), tokens), len(tokens) - 1)  # the last token's logits are needed
+            self.llama.n_tokens = live
+            self.llama.eval(tokens[live:])
+            before = self._logprobs()
+            self.llama.eval([bracket])
+            after = self._logprobs()
+            refusal_token = self.tokenize(refusal)[0]
+            return Choice(
+                {n: float(after[digits[n - 1]]) for n in range(1, options + 1)},
+                float(before[refusal_token] - before[bracket]),
+                len(tokens), self._evaluated + len(tokens) - live, time.perf_counter() - started,
+            )
+
+    def _logprobs(self) -> np.ndarray:
+        logits = np.ctypeslib.as_array(self.llama._ctx.get_logits(), shape=(self.llama.n_vocab(),)).astype(np.float64)
+        return logits - np.logaddexp.reduce(logits)
 
 
 _SENTINEL = "\u0000NEWSBOT-SPLIT\u0000"

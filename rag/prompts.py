@@ -35,3 +35,16 @@ class PromptLibrary:
         if extra:
             raise PromptError(f"prompt {name!r} has no placeholder for {sorted(extra)}")
         return template.format_map(values)
+
+    def examples(self, name: str) -> list[tuple[str, str]]:
+        """Few-shot pairs from a file of blocks separated by blank lines, each ending in `=> answer`.
+
+        Given to the model as real user/assistant turns: small models imitate turns far more
+        reliably than examples described inside one prompt."""
+        pairs = []
+        for block in self.raw(name).split("\n\n"):
+            user, sep, reply = block.strip().rpartition("\n=> ")
+            if not sep or not user.strip() or not reply.strip():
+                raise PromptError(f"prompt {name!r}: every example block ends with a line '=> answer'")
+            pairs.append((user.strip(), reply.strip()))
+        return pairs

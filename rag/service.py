@@ -16,39 +16,39 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rag.answer import Answer, RetrievedPassage, Turn
-from rag.cite import verify
+from rag.cite import unknown_names, verify
 from rag.context import Context, Corpus, select_context
 from rag.errors import QuestionError
 from rag.keyword import KeywordIndex
-from rag.llm import LLM, Message, OnToken
+from rag.extract import cited_text, combine, with_neighbours
+from rag.llm import LLM, Choice, Message, OnToken
 from rag.prompts import PromptLibrary
 from rag.retrieve import HybridSearch, RetrievalFilter
 from rag.settings import Settings
 from rag.store import Store
-from rag.text import approx_tokens, detect_language, tokenize
+from rag.text import approx_tokens, content_terms, detect_language, tokenize, words
 
 logger = logging.getLogger(__name__)
 
 REFUSAL_TOKEN = "NICHT_IN_DEN_ARTIKELN"
 LANGUAGE_NAMES = {"de": "Deutsch", "en": "English", "other": "Deutsch"}
 
-# The answer format as a grammar: either the refusal token, or one to three claims, each
-# ending in at least one [n] marker. The small model cannot forget to cite.
-ANSWER_GRAMMAR_FORCED = r"""
-root ::= answer
-answer ::= claim (" " claim){0,2}
-claim ::= cite " " [^\[\]\n<>]+ [.!?]
-cite ::= "[" [1-9] [0-9]? "]"
+GREEDY_MARGIN = 20.0  # a greedy pick without probabilities: as sure as the model can be
+ENGLISH_GRAMMAR = r"""
+root ::= [^\n\[\]<>]{3,500}
 """
-ANSWER_GRAMMAR = r"""
-root ::= refusal | answer
-refusal ::= "NICHT_IN_DEN_ARTIKELN"
-answer ::= claim (" " claim){0,2}
-claim ::= cite " " [^\[\]\n<>]+ [.!?]
-cite ::= "[" [1-9] [0-9]? "]"
-"""
+
+
+def _selection_grammar(options: int) -> str:
+    """For backends without token probabilities: the refusal token or one marker [1]..[options]."""
+    return f'root ::= "{REFUSAL_TOKEN}" | "[" [1-{max(1, options)}] "]"'
+
+
 LINE_GRAMMAR = r"""
 root ::= [^\n]{3,300}
+"""
+QUESTION_GRAMMAR = r"""
+root ::= [^\n:\[\]<>]{3,250} "?"
 """
 _FOLLOW_UP = re.compile(
     r"\b(er|sie|es|ihm|ihr|ihn|dazu|dabei|damit|darauf|darüber|davon|dort|damals|das|dies|diese[rsmn]?|jene[rsmn]?|"
@@ -100,25 +100,6 @@ class AnswerService:
         llm.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
                      max_tokens=1, prefix="")
 
-    def warm_chunks(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Precompute the model state after system prompt + each chunk (what a question about
-        that chunk starts from), so answering only evaluates the question and a few extra sentences."""
-        from rag.retrieve import ScoredChunk
-
-        llm = self.llm
-        if not hasattr(llm, "prime"):
-            return 0
-        self.keywords.ensure_current(self.store)
-        total = len(self.keywords)
-        system = Message("system", self.prompts.raw("answer.system"))
-        for done, (chunk_id, source, (start, end)) in enumerate(zip(self.keywords.ids, self.keywords.sources, self.keywords.spans), 1):
-            context = select_context({}, [ScoredChunk(chunk_id, source, start, end, 1.0)], self.corpus, 0, self.count_tokens)
-            prefix = "<artikel>\n" + context.prefix_text
-            llm.prime([system, Message("user", prefix + "x")], prefix)
-            if progress:
-                progress(done, total)
-        return total
-
     # ---- the pipeline ---------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
         cleaned = "".join(ch for ch in unicodedata.normalize("NFC", question or "") if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
@@ -161,6 +142,9 @@ class AnswerService:
             if on_status and standalone != question:
                 on_status("rewritten", standalone)
         queries = [standalone]
+        if standalone != question and not standalone.startswith(question):
+            # the model's rewrite may have dropped a name; the keyword form keeps the earlier topic
+            queries.append(with_earlier_terms(question, history[-1].question))
         if language != "de" and self.settings.translate_queries:
             translated = self.translate(standalone)
             if translated and translated.casefold() != standalone.casefold():
@@ -188,37 +172,48 @@ class AnswerService:
             Message("user", self.prompts.render("answer.user", context=context.text, question=standalone,
                                                 instruction=self.prompts.raw(f"instruction.{language}"))),
         ]
-        stream = _AnswerStream(on_token)
         llm_started = time.perf_counter()
-        completion = self.llm.complete(
-            messages, max_tokens=self.settings.max_answer_tokens,
-            # When a context sentence clearly matches the question, the small model must answer
-            # (it over-refuses); verification still drops claims the context does not support.
-            grammar=ANSWER_GRAMMAR_FORCED if context.best_sentence_coverage >= self.settings.force_answer_coverage else ANSWER_GRAMMAR,
-            prefix="<artikel>\n" + context.prefix_text if context.prefix_text else "", on_token=stream, cancel=cancel,
-        )
-        stream.finish()
+        choice = self._choose(messages, context)
         answer.model = self.model_name
-        answer.prompt_tokens = completion.prompt_tokens
-        answer.generated_tokens = completion.generated_tokens
-        timings["prefill_tokens"] = completion.prefill_tokens
-        timings["first_token_s"] = llm_started - started + completion.first_token_s
-        timings["generate_s"] = completion.total_s
-        if completion.cancelled:
-            answer.error = "cancelled"
-            answer.text = completion.text
-            timings["total_s"] = time.perf_counter() - started
-            answer.timings = timings
-            return answer
-        raw = completion.text.strip()
-        logger.debug("model output: %r", raw)
-        if raw.startswith(REFUSAL_TOKEN) or not raw:
-            return self._refuse(answer, timings, started, reason="model found no answer")
+        answer.prompt_tokens = choice.prompt_tokens
+        answer.generated_tokens = choice.generated_tokens
+        timings["prefill_tokens"] = choice.prefill_tokens
+        timings["choose_s"] = choice.total_s
+        logger.info("choice: refusal margin %.2f, %s", choice.refusal_margin, {n: round(v, 2) for n, v in choice.logprobs.items()})
+        if cancel is not None and cancel.is_set():
+            return self._cancelled(answer, timings, started)
+        # The small model over-refuses: it refuses when it clearly prefers to, or prefers to at all
+        # while the question names something no article contains ("Xi Jinping"); never when a
+        # context sentence covers most of the question.
+        unknown = self._unknown_names(standalone)
+        strong = context.best_sentence_coverage >= self.settings.force_answer_coverage and not unknown
+        threshold = 0.0 if unknown else self.settings.refusal_margin
+        if choice.refusal_margin > threshold and not strong:
+            return self._refuse(answer, timings, started, reason=f"model prefers to refuse (margin {choice.refusal_margin:.2f})")
+        best = combine(choice, context, self.settings.selection_lexical_weight)
+        if best is None:
+            return self._refuse(answer, timings, started, reason="no sentence to cite")
+        picked = with_neighbours(best, context, self.corpus, self._question_terms(queries))
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
-        verified = verify(raw, context, source_texts, same_language=(language == "de"), question=standalone,
+        streamed = ""
+        if language == "en":
+            english = self._answer_in_english(picked, standalone, on_token, cancel)
+            answer.generated_tokens += english.generated_tokens
+            timings["first_token_s"] = llm_started - started + choice.total_s + english.first_token_s
+            if english.cancelled:
+                answer.text = english.text
+                return self._cancelled(answer, timings, started)
+            streamed = " ".join(english.text.split())
+            raw = f"{streamed} " + "".join(f"[{s.number}]" for s in picked)
+        else:
+            raw = cited_text(picked)
+        verified = verify(raw, context, source_texts, same_language=(language != "en"), question=standalone,
                           vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
+        if on_token is not None:  # the rest of the verified text (all of it for an extractive answer)
+            on_token(verified.text[len(streamed):] if verified.text.startswith(streamed) else "")
+        timings.setdefault("first_token_s", time.perf_counter() - started)
         answer.text = verified.text
         answer.citations = verified.citations
         answer.refused = False
@@ -226,7 +221,40 @@ class AnswerService:
         timings["total_s"] = time.perf_counter() - started
         answer.timings = timings
         logger.info("answered in %.2fs (%d prompt tokens, %d evaluated, %d dropped claims)",
-                    timings["total_s"], completion.prompt_tokens, completion.prefill_tokens, len(verified.dropped_claims))
+                    timings["total_s"], choice.prompt_tokens, choice.prefill_tokens, len(verified.dropped_claims))
+        return answer
+
+    def _choose(self, messages: list[Message], context: Context) -> Choice:
+        """The model's preference among the first nine context sentences (or its refusal).
+
+        Backends that expose next-token probabilities (llama.cpp in-process) give the full
+        distribution; others make one greedy, grammar-constrained pick, which then stands alone."""
+        options = min(9, len(context.sentences))
+        prefix = "<artikel>\n" + context.prefix_text if context.prefix_text else ""
+        choose = getattr(self.llm, "choose", None)
+        choice = choose(messages, prefix=prefix, options=options, refusal=REFUSAL_TOKEN) if choose else None
+        if choice is not None:
+            return choice
+        completion = self.llm.complete(messages, max_tokens=12, grammar=_selection_grammar(options), prefix=prefix)
+        found = re.match(r"\s*\[(\d)\]", completion.text)
+        if found is None:
+            return Choice({n: 0.0 for n in range(1, options + 1)}, GREEDY_MARGIN, completion.prompt_tokens,
+                          completion.prefill_tokens, completion.total_s, completion.generated_tokens)
+        picked = int(found.group(1))
+        return Choice({n: 0.0 if n == picked else -GREEDY_MARGIN for n in range(1, options + 1)}, -GREEDY_MARGIN,
+                      completion.prompt_tokens, completion.prefill_tokens, completion.total_s, completion.generated_tokens)
+
+    def _answer_in_english(self, sentences: list, question: str, on_token: OnToken | None, cancel):
+        quote = "\n".join(" ".join(s.text.split()) for s in sentences)
+        messages = [Message("system", self.prompts.raw("answer_en.system")),
+                    Message("user", self.prompts.render("answer_en.user", quote=quote, question=question))]
+        return self.llm.complete(messages, max_tokens=self.settings.max_answer_tokens, grammar=ENGLISH_GRAMMAR, prefix="",
+                                 on_token=on_token, cancel=cancel)
+
+    def _cancelled(self, answer: Answer, timings: dict[str, float], started: float) -> Answer:
+        answer.error = "cancelled"
+        timings["total_s"] = time.perf_counter() - started
+        answer.timings = timings
         return answer
 
     # ---- helpers --------------------------------------------------------------------------------
@@ -236,6 +264,12 @@ class AnswerService:
             for term in set(tokenize(query)) | set(self.keywords.expand(tokenize(query))):
                 terms[term] = self.keywords.idf(term)
         return terms
+
+    def _unknown_names(self, question: str) -> set[str]:
+        """Capitalised words of the question that no article contains, not even as part of a
+        compound ("Xi Jinping" in a question about the Alaska summit; not "Punkteskala")."""
+        return {word for word in unknown_names(question, self.keywords.doc_freq)
+                if not self.keywords.expand(tokenize(word, compounds=False))}
 
     def _weak_evidence(self, context: Context) -> bool:
         if context.empty:
@@ -268,101 +302,53 @@ class AnswerService:
         return bool(_FOLLOW_UP.search(question)) or len(question.split()) < 6
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
-        turns = list(history)[-self.settings.history_turns:] if self.settings.history_turns else []
-        if not turns:
+        """The follow-up as a standalone question, checked; a keyword fallback when the model fails.
+
+        Small models often echo the earlier question or the prompt instead of rewriting, so the
+        output is constrained to one question (no ':' to start a "Verlauf:" echo) and kept only
+        if it keeps the follow-up's own content words and is not the earlier question again."""
+        if not history or not self.settings.history_turns:
             return question
-        lines = []
-        for turn in turns:
-            lines.append(f"Frage: {turn.question}")
-            lines.append(f"Antwort: {_strip_markers(turn.answer)[:400]}")
-        messages = [Message("system", self.prompts.raw("rewrite.system")),
-                    Message("user", self.prompts.render("rewrite.user", history="\n".join(lines), question=question))]
-        completion = self.llm.complete(messages, max_tokens=60, grammar=LINE_GRAMMAR, prefix="")
+        previous = history[-1].question  # turns keep the standalone form, so one turn resolves a chain
+        messages = [Message("system", self.prompts.raw("rewrite.system"))]
+        for user, reply in self.prompts.examples("rewrite.examples"):
+            messages += [Message("user", user), Message("assistant", reply)]
+        messages.append(Message("user", self.prompts.render("rewrite.user", previous=previous, question=question)))
+        completion = self.llm.complete(messages, max_tokens=60, grammar=QUESTION_GRAMMAR, prefix="")
         rewritten = " ".join(completion.text.split()).strip("\"'„“ ")
-        return rewritten if 3 <= len(rewritten) <= 2 * len(question) + 300 else question
+        if _acceptable_rewrite(rewritten, question, previous):
+            return rewritten
+        logger.info("rewrite %r rejected; adding the earlier question's terms instead", rewritten)
+        return with_earlier_terms(question, previous)
 
     def translate(self, question: str) -> str:
-        messages = [Message("system", self.prompts.raw("translate.system")),
-                    Message("user", self.prompts.render("translate.user", question=question))]
-        completion = self.llm.complete(messages, max_tokens=90, grammar=LINE_GRAMMAR, prefix="")
+        messages = [Message("system", self.prompts.raw("translate.system"))]
+        for user, reply in self.prompts.examples("translate.examples"):
+            messages += [Message("user", user), Message("assistant", reply)]
+        messages.append(Message("user", self.prompts.render("translate.user", question=question)))
+        completion = self.llm.complete(messages, max_tokens=60, grammar=LINE_GRAMMAR, prefix="")
         return " ".join(completion.text.split()).strip("\"'„“ ")
 
 
-def _strip_markers(text: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", text)
+def _acceptable_rewrite(rewritten: str, question: str, previous: str) -> bool:
+    folded = rewritten.casefold()
+    if not 3 <= len(rewritten) <= 2 * len(question) + 300:
+        return False
+    if folded in (question.casefold(), previous.casefold()):
+        return False  # nothing resolved, or the earlier question echoed
+    own = content_terms(question)
+    return len(own & content_terms(rewritten)) * 2 >= len(own)
 
 
-class _AnswerStream:
-    """Streams answer text as a reader should see it while it is generated.
-
-    Holds output back until it is clearly not the refusal token, and moves the model's leading
-    "[n] " evidence markers to the end of their claim ("Claim. [n]"), as the verified answer shows them.
-    """
-
-    def __init__(self, on_token: OnToken | None) -> None:
-        self.on_token = on_token
-        self.buffer = ""
-        self.open = False
-        self.pending: str | None = None
-        self.started_claim = False
-        self.last = " "
-
-    def __call__(self, piece: str) -> None:
-        if self.on_token is None:
-            return
-        self.buffer += piece
-        if not self.open:
-            stripped = self.buffer.lstrip()
-            if REFUSAL_TOKEN.startswith(stripped) or stripped.startswith(REFUSAL_TOKEN):
-                return
-            self.open = True
-            self.buffer = stripped
-        self._drain()
-
-    def _drain(self) -> None:
-        while self.buffer:
-            if self.buffer[0] == "[":
-                match = re.match(r"\[(\d{1,3})\]\s?", self.buffer)
-                if match is None:
-                    if re.fullmatch(r"\[\d{0,3}", self.buffer):
-                        return  # wait for the rest of the marker
-                    self._emit(self.buffer[0])
-                    self.buffer = self.buffer[1:]
-                    continue
-                if match.end() == len(self.buffer) and not self.buffer.endswith(" "):
-                    return
-                self._close_claim()
-                self.pending = match.group(1)
-                self.buffer = self.buffer[match.end():]
-                continue
-            cut = self.buffer.find("[")
-            text = self.buffer if cut < 0 else self.buffer[:cut]
-            self.buffer = "" if cut < 0 else self.buffer[cut:]
-            self._emit(text)
-
-    def _emit(self, text: str) -> None:
-        if not text:
-            return
-        self.started_claim = True
-        self.last = text[-1]
-        self.on_token(text)
-
-    def _close_claim(self) -> None:
-        if self.pending is not None:
-            self.on_token(f"{'' if self.last.isspace() else ' '}[{self.pending}] ")
-            self.last = " "
-            self.pending = None
-            self.started_claim = False
-
-    def finish(self) -> None:
-        if self.on_token is None or not self.open:
-            return
-        if self.buffer:
-            self.on_token(self.buffer)
-            self.buffer = ""
-        if self.pending is not None:
-            self.on_token(f" [{self.pending}]")
-            self.pending = None
+def with_earlier_terms(question: str, previous: str) -> str:
+    """The follow-up plus the earlier question's content words: still a good search query."""
+    own = content_terms(question)
+    extra: list[str] = []
+    for word in words(previous):
+        terms = content_terms(word)
+        if terms and not terms <= own and word not in extra:
+            extra.append(word)
+    return f"{question} ({', '.join(extra)})" if extra else question
 
 
 def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None) -> AnswerService:

@@ -64,10 +64,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.3, ge=0.0)
     rrf_k: int = Field(5, ge=0, le=1000)
     kv_cache_mb: int = Field(2048, ge=0)
-    context_tokens: int = Field(420, ge=50, le=8000)
+    context_tokens: int = Field(260, ge=50, le=8000)
     translate_queries: bool = True
     min_retrieval_score: float = Field(0.0, ge=0.0)
-    force_answer_coverage: float = Field(0.5, ge=0.0, le=1.01)
+    force_answer_coverage: float = Field(0.4, ge=0.0, le=1.01)
+    selection_lexical_weight: float = Field(4.0, ge=0.0)
+    refusal_margin: float = Field(1.0)
 
     # --- chat --------------------------------------------------------------------------------
     history_turns: int = Field(4, ge=0, le=50)

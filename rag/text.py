@@ -109,6 +109,8 @@ def tokenize(text: str, *, compounds: bool = True) -> list[str]:
         if lower in GERMAN_STOPWORDS or lower in ENGLISH_STOPWORDS or len(lower) < 2 and not lower.isdigit():
             continue
         terms.append(_term(lower))
+        if raw[:1].isupper() and len(lower) >= 5 and lower.endswith("s") and not lower.endswith("ss"):
+            terms.append(_term(lower[:-1]))  # genitive "Trumps", "Angriffs": the stemmer keeps the s
         if compounds:
             for part in _compound_parts(lower):
                 if part not in GERMAN_STOPWORDS:
@@ -180,7 +182,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
         cursor = 0
         for match in _SENT_END.finditer(segment):
             before = segment[cursor:match.start()]
-            last = before.rsplit(None, 1)[-1] if before.split() else ""
+            last = before.rsplit(None, 1)[-1].lstrip("(„“\"'»«[") if before.split() else ""
             if last.isdigit() and match.group(0).startswith(".") and len(last) <= 2:
                 continue
             if last.casefold().rstrip(".") in _ABBREV:

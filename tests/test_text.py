@@ -12,6 +12,12 @@ def test_tokenize_stems_drops_stopwords_and_folds():
     assert tokenize("Waffenruhe") == tokenize("WAFFENRUHE")
 
 
+def test_tokenize_adds_the_name_without_genitive_s():
+    assert tokenize("Trump")[0] in tokenize("Trumps Haltung")
+    assert tokenize("Angriff")[0] in tokenize("des Angriffs")
+    assert tokenize("Kongress") == [tokenize("Kongress")[0]]  # -ss is no genitive
+
+
 def test_tokenize_adds_compound_heads():
     terms = tokenize("Sicherheitsgarantien")
     assert tokenize("Garantien")[0] in terms
@@ -27,6 +33,9 @@ def test_sentence_spans_keep_ordinals_and_offsets():
     spans = sentence_spans(text)
     parts = [text[s.start:s.end] for s in spans]
     assert parts == ["Am 13. Februar telefonierte Trump.", "Die 61. Sicherheitskonferenz beginnt!", "Was nun?", "Neue Zeile"]
+    text = "Der hatte gestern (18. März) eine Waffenruhe ausgehandelt. Danach („3. Runde“) ging es weiter."
+    assert [text[s.start:s.end] for s in sentence_spans(text)] == [
+        "Der hatte gestern (18. März) eine Waffenruhe ausgehandelt.", "Danach („3. Runde“) ging es weiter."]
 
 
 def test_sentence_spans_after_closing_quote():

@@ -1,0 +1,80 @@
+"""Follow-up rewriting: the model's rewrite is checked, and a keyword fallback replaces a bad one."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import Turn
+from rag.llm import Completion
+from rag.service import _acceptable_rewrite, with_earlier_terms
+from rag.text import approx_tokens
+
+FIRST = "Was sagte Kreml-Sprecher Peskow zu Trumps Telefonat mit Putin?"
+FOLLOW_UP = "Und wo wurde das Interview geführt?"
+
+
+class ScriptedLLM:
+    """Answers every completion with the next scripted text and records the messages it got."""
+
+    name = "scripted"
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.seen: list[list] = []
+
+    def count_tokens(self, text: str) -> int:
+        return approx_tokens(text)
+
+    def complete(self, messages, *, max_tokens, grammar=None, prefix=None, stop=None, on_token=None, cancel=None):
+        self.seen.append(messages)
+        return Completion(self.texts.pop(0))
+
+
+@pytest.fixture
+def service_with(seeded, embeddings):
+    from rag.service import build_service
+
+    settings, _ = seeded
+
+    def make(*texts: str):
+        llm = ScriptedLLM(*texts)
+        return build_service(settings, embeddings=embeddings, llm_factory=lambda: llm), llm
+
+    return make
+
+
+def test_a_good_rewrite_is_kept_and_the_examples_are_real_turns(service_with):
+    service, llm = service_with("Wo wurde das Interview mit Peskow geführt?")
+    assert service.rewrite(FOLLOW_UP, [Turn(FIRST, "Peskow sagte … [1]")]) == "Wo wurde das Interview mit Peskow geführt?"
+    roles = [m.role for m in llm.seen[0]]
+    assert roles[0] == "system" and roles[-1] == "user" and "assistant" in roles
+    assert f"Vorige Frage: {FIRST}" in llm.seen[0][-1].content and FOLLOW_UP in llm.seen[0][-1].content
+
+
+@pytest.mark.parametrize("bad", [
+    "Verlauf: Frage: " + FIRST,  # the prompt echoed
+    FIRST,  # the earlier question echoed
+    FOLLOW_UP,  # nothing resolved
+    "Was sagte Putin?",  # the follow-up's own words ("Interview") lost
+])
+def test_a_bad_rewrite_falls_back_to_the_follow_up_with_the_earlier_terms(service_with, bad):
+    service, _ = service_with(bad)
+    rewritten = service.rewrite(FOLLOW_UP, [Turn(FIRST, "Peskow sagte … [1]")])
+    assert rewritten.startswith(FOLLOW_UP) and "Peskow" in rewritten and "Telefonat" in rewritten
+    assert FIRST not in rewritten
+
+
+def test_retrieval_for_a_follow_up_finds_the_earlier_article(service_with):
+    # The rewrite dropped the name; the keyword query from the earlier turn still finds article 003.
+    service, _ = service_with("Wo wurde das Interview geführt?")
+    standalone, queries, context = service.retrieve(FOLLOW_UP, [Turn(FIRST, "Peskow sagte … [1]")])
+    assert standalone == "Wo wurde das Interview geführt?" and len(queries) == 2
+    assert "003_abdad34a08e92d8c" in context.sources
+
+
+def test_acceptance_rules():
+    assert _acceptable_rewrite("Wann war Trumps Treffen mit Putin in Alaska?", "Wann war das?", "Wie bewertete Trump das Treffen?")
+    assert not _acceptable_rewrite("Wann war das?", "Wann war das?", "Wie bewertete Trump das Treffen?")
+    assert not _acceptable_rewrite("x" * 400, "Wann war das?", "Wie bewertete Trump das Treffen?")
+    assert with_earlier_terms("Wann war das?", "Wie bewertete Trump das Treffen?") == "Wann war das? (bewertete, Trump, Treffen)"
+    assert with_earlier_terms("Und was ist mit Trump?", "Wer ist Trump?") == "Und was ist mit Trump?"
