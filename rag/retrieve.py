@@ -1,8 +1,8 @@
 """Hybrid retrieval: BM25 over German-normalised text fused with dense Chroma search.
 
 Fusion is weighted reciprocal rank fusion. The weights are measured, not habitual: on the dev
-questions the English MiniLM embedder ranks German passages poorly, so BM25 leads and the dense
-list only breaks ties and rescues paraphrases (see README, "Retrieval measurements").
+questions the English MiniLM embedder alone ranks German passages poorly (17/26 hits vs 22 for
+BM25), but at 0.6 of BM25's weight it rescues one more (benchmarks/README.md, "Fusion weights").
 """
 
 from __future__ import annotations

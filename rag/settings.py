@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(700, ge=200, le=4000)
     top_k: int = Field(8, ge=1, le=100)
     bm25_weight: float = Field(1.0, ge=0.0)
-    dense_weight: float = Field(0.3, ge=0.0)
+    dense_weight: float = Field(0.6, ge=0.0)
     rrf_k: int = Field(5, ge=0, le=1000)
     kv_cache_mb: int = Field(2048, ge=0)
     context_tokens: int = Field(260, ge=50, le=8000)
