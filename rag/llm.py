@@ -1,9 +1,10 @@
 """Model backends: llama.cpp in-process (default) or an OpenAI-compatible server.
 
-llama-cpp-python is called directly rather than through LangChain's wrapper: we need its
-GBNF grammars (citation markers as a format the model cannot skip) and control of its KV cache
-(the fixed system prompt is evaluated once and its state restored, so each question only pays
-for its own context and question tokens).
+llama-cpp-python is called directly rather than through LangChain's wrapper: we need the
+model's next-token probabilities (which numbered sentence it would cite, see `choose`), GBNF
+grammars (output formats a small model cannot break) and control of its KV cache (the system
+prompt and the first context block are evaluated once and their states restored, so each
+question only pays for the rest of its context and itself).
 """
 
 from __future__ import annotations
