@@ -261,14 +261,19 @@ class LlamaCppLLM:
         head, tail = self.render(marked).split(_SENTINEL, 1)
         return self.tokenize(head), self.tokenize(tail)
 
-    def complete(self, messages, *, max_tokens, grammar=None, prefix=None, stop=None, on_token=None, cancel=None) -> Completion:
+    def _fitting(self, messages: list[Message], prefix: str | None, room: int) -> tuple[list[int], list[int]]:
+        """The cacheable head and all prompt tokens, checked to leave `room` tokens in the window."""
         head, tail = self._split(messages, prefix)
         tokens = head + tail
-        if len(tokens) + max_tokens > self.settings.n_ctx:
+        if len(tokens) + room > self.settings.n_ctx:
             raise GenerationError(
-                f"the prompt needs {len(tokens) + max_tokens} tokens but the context window is {self.settings.n_ctx}; "
+                f"the prompt needs {len(tokens) + room} tokens but the context window is {self.settings.n_ctx}; "
                 f"lower NEWSBOT_CONTEXT_TOKENS or raise NEWSBOT_N_CTX"
             )
+        return head, tokens
+
+    def complete(self, messages, *, max_tokens, grammar=None, prefix=None, stop=None, on_token=None, cancel=None) -> Completion:
+        head, tokens = self._fitting(messages, prefix, max_tokens)
         with self._lock:
             started = time.perf_counter()
             self._prepare(messages, prefix, head)
@@ -313,13 +318,7 @@ class LlamaCppLLM:
         if markers is None or not 1 <= options <= 9:
             return None
         bracket, digits = markers
-        head, tail = self._split(messages, prefix)
-        tokens = head + tail
-        if len(tokens) + 2 > self.settings.n_ctx:
-            raise GenerationError(
-                f"the prompt needs {len(tokens) + 2} tokens but the context window is {self.settings.n_ctx}; "
-                f"lower NEWSBOT_CONTEXT_TOKENS or raise NEWSBOT_N_CTX"
-            )
+        head, tokens = self._fitting(messages, prefix, 2)
         with self._lock:
             started = time.perf_counter()
             self._prepare(messages, prefix, head)

@@ -31,7 +31,6 @@ from rag.text import approx_tokens, content_terms, detect_language, tokenize, wo
 logger = logging.getLogger(__name__)
 
 REFUSAL_TOKEN = "NICHT_IN_DEN_ARTIKELN"
-LANGUAGE_NAMES = {"de": "Deutsch", "en": "English", "other": "Deutsch"}
 
 GREEDY_MARGIN = 20.0  # a greedy pick without probabilities: as sure as the model can be
 ENGLISH_GRAMMAR = r"""
@@ -310,10 +309,7 @@ class AnswerService:
         if not history or not self.settings.history_turns:
             return question
         previous = history[-1].question  # turns keep the standalone form, so one turn resolves a chain
-        messages = [Message("system", self.prompts.raw("rewrite.system"))]
-        for user, reply in self.prompts.examples("rewrite.examples"):
-            messages += [Message("user", user), Message("assistant", reply)]
-        messages.append(Message("user", self.prompts.render("rewrite.user", previous=previous, question=question)))
+        messages = self._few_shot("rewrite", self.prompts.render("rewrite.user", previous=previous, question=question))
         completion = self.llm.complete(messages, max_tokens=60, grammar=QUESTION_GRAMMAR, prefix="")
         rewritten = " ".join(completion.text.split()).strip("\"'„“ ")
         if _acceptable_rewrite(rewritten, question, previous):
@@ -321,11 +317,15 @@ class AnswerService:
         logger.info("rewrite %r rejected; adding the earlier question's terms instead", rewritten)
         return with_earlier_terms(question, previous)
 
+    def _few_shot(self, task: str, user: str) -> list[Message]:
+        """System prompt, the task's examples as real turns, then the request: prompts/<task>.*.txt."""
+        messages = [Message("system", self.prompts.raw(f"{task}.system"))]
+        for example, reply in self.prompts.examples(f"{task}.examples"):
+            messages += [Message("user", example), Message("assistant", reply)]
+        return messages + [Message("user", user)]
+
     def translate(self, question: str) -> str:
-        messages = [Message("system", self.prompts.raw("translate.system"))]
-        for user, reply in self.prompts.examples("translate.examples"):
-            messages += [Message("user", user), Message("assistant", reply)]
-        messages.append(Message("user", self.prompts.render("translate.user", question=question)))
+        messages = self._few_shot("translate", self.prompts.render("translate.user", question=question))
         completion = self.llm.complete(messages, max_tokens=60, grammar=LINE_GRAMMAR, prefix="")
         return " ".join(completion.text.split()).strip("\"'„“ ")
 
