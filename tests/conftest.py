@@ -20,6 +20,21 @@ if not DEV_QUESTIONS.exists():
     DEV_QUESTIONS = REPO / "tests" / "data" / "questions.jsonl"
 
 
+def fake_part_packages(tmp_path: Path, monkeypatch, payload_parts, prefix: str = "fake_model_part"):
+    """Part packages like the bundled models': <module>/data/partNN.bin importable from sys.path.
+    Each test file uses its own prefix, since Python caches imported modules by name."""
+    root = tmp_path / "site"
+    modules = []
+    for index, payload in enumerate(payload_parts, start=1):
+        name = f"{prefix}{index}"
+        (root / name / "data").mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "data" / f"part{index:02d}.bin").write_bytes(payload)
+        modules.append(name)
+    monkeypatch.syspath_prepend(str(root))
+    return root, tuple(modules)
+
+
 def make_settings(data_dir: Path, **overrides):
     """Settings that ignore .env and keep all data under `data_dir` (models stay in the usual cache)."""
     from rag.settings import Settings

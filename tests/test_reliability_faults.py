@@ -23,7 +23,7 @@ from rag.llm import GenerationError
 from rag.models import BundledModel
 from rag.store import META_ID, SCHEMA_VERSION, Store, StoreError
 
-from conftest import REPO, SEEDS, make_settings
+from conftest import REPO, SEEDS, fake_part_packages, make_settings
 
 ANSWERABLE = "Wie reagierte Kreml-Sprecher Peskow auf Trumps Andeutung eines Telefonats mit Putin?"
 SMALL_ARTICLE = "003_abdad34a08e92d8c.txt"  # the shortest seed: cheap to ingest again
@@ -102,19 +102,11 @@ def test_cli_ask_with_a_truncated_gguf_exits_1(seeded, truncated_gguf, monkeypat
 
 def test_cli_ask_with_a_corrupt_bundled_model_names_the_reinstall(seeded, tmp_path, monkeypatch, capsys):
     """A part package whose bytes do not match the pinned sha256: exit 1, message with the pip command."""
-    root = tmp_path / "site"
     parts = [b"GGUF" + b"a" * 1000, b"b" * 500]
-    modules = []
-    for index, payload in enumerate(parts, start=1):
-        name = f"reliability_fake_part{index}"
-        (root / name / "data").mkdir(parents=True)
-        (root / name / "__init__.py").write_text("")
-        (root / name / "data" / f"part{index:02d}.bin").write_bytes(payload)
-        modules.append(name)
-    monkeypatch.syspath_prepend(str(root))
+    root, modules = fake_part_packages(tmp_path, monkeypatch, parts, prefix="reliability_fake_part")
     pinned = hashlib.sha256(b"".join(parts)).hexdigest()
     (root / modules[1] / "data" / "part02.bin").write_bytes(b"c" * 500)  # bit rot in one part
-    monkeypatch.setitem(models.BUNDLED, "fake-corrupt", BundledModel("fake-corrupt", "test", tuple(modules), 1504, pinned))
+    monkeypatch.setitem(models.BUNDLED, "fake-corrupt", BundledModel("fake-corrupt", "test", modules, 1504, pinned))
     settings, _ = seeded
     code, err = _main(monkeypatch, capsys, settings.data_dir, "ask", ANSWERABLE,
                       NEWSBOT_MODEL="fake-corrupt", NEWSBOT_CACHE_DIR=str(tmp_path / "cache"))

@@ -10,7 +10,7 @@ from rag import models
 from rag.models import BundledModel, ModelError, assemble, resolve_model_path
 from rag.settings import SettingsError, load_settings
 
-from conftest import REPO
+from conftest import REPO, fake_part_packages
 
 
 def test_invalid_setting_names_the_variable_and_fix(monkeypatch):
@@ -35,23 +35,9 @@ def test_secret_values_are_not_echoed(monkeypatch):
     assert "NEWSBOT_LLM_BACKEND" in str(err.value)
 
 
-def _fake_parts(tmp_path, monkeypatch, payload_parts):
-    """Part packages like the real ones: <module>/data/partNN.bin importable from sys.path."""
-    root = tmp_path / "site"
-    modules = []
-    for index, payload in enumerate(payload_parts, start=1):
-        name = f"fake_model_part{index}"
-        (root / name / "data").mkdir(parents=True)
-        (root / name / "__init__.py").write_text("")
-        (root / name / "data" / f"part{index:02d}.bin").write_bytes(payload)
-        modules.append(name)
-    monkeypatch.syspath_prepend(str(root))
-    return root, tuple(modules)
-
-
 def test_assemble_verifies_and_reuses(tmp_path, monkeypatch):
     parts = [b"GGUF" + b"a" * 1000, b"b" * 500]
-    root, modules = _fake_parts(tmp_path, monkeypatch, parts)
+    root, modules = fake_part_packages(tmp_path, monkeypatch, parts)
     digest = hashlib.sha256(b"".join(parts)).hexdigest()
     model = BundledModel("fake", "test", modules, 1504, digest)
     path = assemble(model, tmp_path / "cache")
@@ -62,7 +48,7 @@ def test_assemble_verifies_and_reuses(tmp_path, monkeypatch):
 
 def test_corrupted_part_is_rejected(tmp_path, monkeypatch):
     parts = [b"GGUF" + b"a" * 1000, b"b" * 500]
-    root, modules = _fake_parts(tmp_path, monkeypatch, parts)
+    root, modules = fake_part_packages(tmp_path, monkeypatch, parts)
     digest = hashlib.sha256(b"".join(parts)).hexdigest()
     (root / modules[1] / "data" / "part02.bin").write_bytes(b"c" * 500)  # corrupt one part
     model = BundledModel("fake", "test", modules, 1504, digest)
@@ -73,7 +59,7 @@ def test_corrupted_part_is_rejected(tmp_path, monkeypatch):
 
 def test_tampered_cache_file_is_rebuilt(tmp_path, monkeypatch):
     parts = [b"GGUF" + b"a" * 1000, b"b" * 500]
-    root, modules = _fake_parts(tmp_path, monkeypatch, parts)
+    root, modules = fake_part_packages(tmp_path, monkeypatch, parts)
     model = BundledModel("fake", "test", modules, 1504, hashlib.sha256(b"".join(parts)).hexdigest())
     path = assemble(model, tmp_path / "cache")
     path.write_bytes(b"GGUF" + b"x" * 1500)
