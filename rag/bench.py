@@ -67,7 +67,7 @@ def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dic
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import make_embeddings
 
     tmp = Path(tempfile.mkdtemp(prefix="newsbot-naive-"))
     try:
@@ -78,7 +78,7 @@ def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dic
         from chromadb.config import Settings as ChromaSettings
 
         client = chromadb.PersistentClient(path=str(tmp), settings=ChromaSettings(anonymized_telemetry=False))
-        store = Chroma(collection_name="naive", embedding_function=SentenceTransformerEmbeddings(settings.embedding_model), client=client)
+        store = Chroma(collection_name="naive", embedding_function=make_embeddings(settings.embedding_model), client=client)
         store.add_documents(splits)
         retriever = store.as_retriever(search_kwargs={"k": 4})
         prompt = ChatPromptTemplate.from_messages([
@@ -120,7 +120,7 @@ def retrieval_scale(settings: Settings, max_chunks: int) -> list[dict[str, Any]]
     import numpy as np
 
     from rag.documents import read_document
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import make_embeddings
     from rag.keyword import KeywordIndex
     from rag.retrieve import HybridSearch
     from rag.store import Store
@@ -131,7 +131,7 @@ def retrieval_scale(settings: Settings, max_chunks: int) -> list[dict[str, Any]]
         doc = read_document(path)
         for block in doc.blocks:
             sentences += [doc.text[s.start:s.end] for s in sentence_spans(doc.text, block.start, block.end) if len(doc.text[s.start:s.end]) > 30]
-    embeddings = SentenceTransformerEmbeddings(settings.embedding_model)
+    embeddings = make_embeddings(settings.embedding_model)
     vectors = np.asarray(embeddings.embed_documents(sentences), dtype=np.float32)
     rng = random.Random(0)
     queries = [s[:80] for s in rng.sample(sentences, 20)]

@@ -122,11 +122,11 @@ def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True
     """Ingest with a progress bar on stderr; shared by `ingest`, `chat` and `discord` start-up."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import make_embeddings
     from rag.ingest import ingest
     from rag.store import Store
 
-    store = service.store if service is not None else Store(settings, SentenceTransformerEmbeddings(settings.embedding_model))
+    store = service.store if service is not None else Store(settings, make_embeddings(settings.embedding_model))
     if not show_progress:
         return ingest(store, paths, settings.chunk_chars)
     with Progress(TextColumn("ingesting {task.description}"), BarColumn(), MofNCompleteColumn(), transient=True,

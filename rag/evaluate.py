@@ -76,6 +76,8 @@ class QuestionResult:
 
 def evaluate(service, questions: list[dict[str, Any]], retrieval_only: bool = False) -> tuple[dict[str, Any], list[QuestionResult]]:
     results: list[QuestionResult] = []
+    if retrieval_only:
+        service.llm  # noqa: B018 - budgets are counted in the model's tokens, as when answering
     for item in questions:
         answerable = bool(item["sources"])
         if retrieval_only:

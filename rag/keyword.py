@@ -22,7 +22,7 @@ from rag.text import tokenize
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = 3  # bump when tokenization changes
+INDEX_VERSION = 7  # bump when tokenization changes
 
 
 @dataclass

@@ -89,7 +89,7 @@ class HybridSearch:
         rankings: dict[str, list[str]] = {}
         mask = self.keywords.mask(filters.sources, filters.date_from, filters.date_to)
         for i, query in enumerate(queries):
-            hits = self.keywords.search(tokenize(query), depth, mask)
+            hits = self.keywords.search(tokenize(query, query=True), depth, mask)
             rankings[f"bm25:{i}"] = [h.chunk_id for h in hits]
         if self.dense_weight > 0:
             where = filters.chroma_where()

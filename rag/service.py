@@ -19,7 +19,9 @@ from rag.answer import Answer, RetrievedPassage, Turn
 from rag.cite import unknown_names, verify
 from rag.context import Context, Corpus, select_context
 from rag.errors import QuestionError
+from rag.embeddings import EmbeddingError
 from rag.keyword import KeywordIndex
+from rag.lexicon import Lexicon
 from rag.extract import cited_text, combine, with_neighbours
 from rag.llm import LLM, Choice, Message, OnToken
 from rag.prompts import PromptLibrary
@@ -43,9 +45,6 @@ def _selection_grammar(options: int) -> str:
     return f'root ::= "{REFUSAL_TOKEN}" | "[" [1-{max(1, options)}] "]"'
 
 
-LINE_GRAMMAR = r"""
-root ::= [^\n]{3,300}
-"""
 QUESTION_GRAMMAR = r"""
 root ::= [^\n:\[\]<>]{3,250} "?"
 """
@@ -66,6 +65,7 @@ class AnswerService:
         corpus: Corpus,
         prompts: PromptLibrary,
         llm_factory: Callable[[], LLM],
+        lexicon: Lexicon | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -74,6 +74,7 @@ class AnswerService:
         self.corpus = corpus
         self.prompts = prompts
         self._llm_factory = llm_factory
+        self.lexicon = lexicon
         self._llm: LLM | None = None
         self._llm_lock = threading.Lock()
         self._worker_lock = threading.Lock()
@@ -260,7 +261,7 @@ class AnswerService:
     def _question_terms(self, queries: list[str]) -> dict[str, float]:
         terms: dict[str, float] = {}
         for query in queries:
-            for term in set(tokenize(query)) | set(self.keywords.expand(tokenize(query))):
+            for term in set(tokenize(query, query=True)) | set(self.keywords.expand(tokenize(query, query=True))):
                 terms[term] = self.keywords.idf(term)
         return terms
 
@@ -325,9 +326,21 @@ class AnswerService:
         return messages + [Message("user", user)]
 
     def translate(self, question: str) -> str:
-        messages = self._few_shot("translate", self.prompts.render("translate.user", question=question))
-        completion = self.llm.complete(messages, max_tokens=60, grammar=LINE_GRAMMAR, prefix="")
+        """The question in German, worded with the articles' own vocabulary where the lexicon has it."""
+        messages = self._few_shot("translate", self.prompts.render("translate.user", question=question,
+                                                                   hints=self._translation_hints(question) or "-"))
+        completion = self.llm.complete(messages, max_tokens=60, grammar=QUESTION_GRAMMAR, prefix="")
         return " ".join(completion.text.split()).strip("\"'„“ ")
+
+    def _translation_hints(self, question: str) -> str:
+        if self.lexicon is None:
+            return ""
+        try:
+            self.lexicon.ensure_current(self.store, self.store.generation())
+            return self.lexicon.hints(question)
+        except EmbeddingError as exc:  # the lexicon's package is missing: translate without hints
+            logger.warning("translation hints unavailable: %s", exc)
+            return ""
 
 
 def _acceptable_rewrite(rewritten: str, question: str, previous: str) -> bool:
@@ -353,16 +366,21 @@ def with_earlier_terms(question: str, previous: str) -> str:
 
 def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None) -> AnswerService:
     """Wire the real components from settings (the one place that knows the concrete classes)."""
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import make_embeddings
     from rag.llm import make_llm
 
-    embeddings = embeddings or SentenceTransformerEmbeddings(settings.embedding_model)
+    embeddings = embeddings or make_embeddings(settings.embedding_model)
     store = Store(settings, embeddings)
     keywords = KeywordIndex(settings.keyword_dir if not settings.uses_chroma_server else _server_keyword_dir(settings))
     search = HybridSearch(store, keywords, settings.bm25_weight, settings.dense_weight, settings.top_k, settings.rrf_k)
     corpus = Corpus(store, keywords)
     prompts = PromptLibrary(settings.prompts_dir)
-    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)))
+    lexicon = None
+    if settings.translation_hints:
+        from rag.embeddings import UniversalSentenceEncoderEmbeddings
+
+        lexicon = Lexicon(keywords.directory.with_name(keywords.directory.name + "-lexicon"), UniversalSentenceEncoderEmbeddings())
+    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)), lexicon)
 
 
 def _server_keyword_dir(settings: Settings) -> Path:

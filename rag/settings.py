@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     kv_cache_mb: int = Field(2048, ge=0)
     context_tokens: int = Field(260, ge=50, le=8000)
     translate_queries: bool = True
+    translation_hints: bool = True
     min_retrieval_score: float = Field(0.0, ge=0.0)
     force_answer_coverage: float = Field(0.4, ge=0.0, le=1.01)
     selection_lexical_weight: float = Field(4.0, ge=0.0)

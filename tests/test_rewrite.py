@@ -78,3 +78,27 @@ def test_acceptance_rules():
     assert not _acceptable_rewrite("x" * 400, "Wann war das?", "Wie bewertete Trump das Treffen?")
     assert with_earlier_terms("Wann war das?", "Wie bewertete Trump das Treffen?") == "Wann war das? (bewertete, Trump, Treffen)"
     assert with_earlier_terms("Und was ist mit Trump?", "Wer ist Trump?") == "Und was ist mit Trump?"
+
+
+def test_translation_prompt_lists_the_articles_words_and_the_german_query_finds_the_evidence(service_with):
+    question = "Who did Trump ask to lead the negotiations with Russia in February?"
+    german = "Wen bat Trump im Februar, die Verhandlungen mit Russland zu leiten?"
+    service, llm = service_with(german)
+    _, queries, context = service.retrieve(question)
+    assert queries == [question, german]
+    request = llm.seen[0][-1].content
+    assert request.startswith(f"Frage: {question}")
+    assert "negotiations: Verhandlungen" in request and "Russia: Russland" in request
+    assert "Steve Witkoff gebeten, die Verhandlungen zu leiten" in context.text
+
+
+def test_translation_without_hints_still_translates(seeded, embeddings):
+    from rag.service import build_service
+
+    settings, _ = seeded
+    llm = ScriptedLLM("Wer leitete die Verhandlungen?")
+    service = build_service(settings.model_copy(update={"translation_hints": False}), embeddings=embeddings,
+                            llm_factory=lambda: llm)
+    assert service.lexicon is None
+    assert service.translate("Who led the negotiations?") == "Wer leitete die Verhandlungen?"
+    assert llm.seen[0][-1].content.endswith("Wörter aus den Artikeln: -")

@@ -48,3 +48,12 @@ def test_detect_language():
     assert detect_language("Was sagte Trump über die Ukraine?") == "de"
     assert detect_language("What did Trump say about troops?") == "en"
     assert detect_language("Qui a gagné la coupe du monde en 2014 selon les articles ?") == "other"
+
+
+def test_tokenize_meets_strong_verb_forms_through_their_lemma():
+    """The stemmer alone keeps "nahm"/"nehm" and "bat"/"gebet" apart; the lemma's stem joins them."""
+    assert set(tokenize("nahmen")) & set(tokenize("nehmen"))
+    assert set(tokenize("Trump bat ihn")) & set(tokenize("hat ihn gebeten"))
+    assert set(tokenize("schloss")) & set(tokenize("schließt"))
+    assert not set(tokenize("nahmen")) & set(tokenize("gebeten"))
+    assert tokenize("Verhandlungen") == [tokenize("Verhandlungen")[0]]  # no second term when the lemma adds nothing
