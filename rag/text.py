@@ -2,8 +2,9 @@
 
 Normalisation folds case, umlauts and ß (so "Selenskyj"/"SELENSKYJ" and "Außenminister"/
 "Aussenminister" meet), tokenisation drops stop words and applies the Snowball German stemmer,
-adds the stem of the word's dictionary form (simplemma) where it differs, and long compounds also index their known parts ("Sicherheitsgarantien" also yields
-"garantien"), which lets a question's "Garantie" find the article's compound.
+adds the stem of the word's dictionary form (simplemma) where it differs, and long compounds
+also index their known parts ("Sicherheitsgarantien" also yields "garantien"), which lets a
+question's "Garantie" find the article's compound.
 """
 
 from __future__ import annotations
