@@ -266,10 +266,13 @@ class AnswerService:
         return terms
 
     def _unknown_names(self, question: str) -> set[str]:
-        """Capitalised words of the question that no article contains, not even as part of a
-        compound ("Xi Jinping" in a question about the Alaska summit; not "Punkteskala")."""
+        """Names in the question that no article contains, not even as part of a compound ("Xi
+        Jinping" in a question about the Alaska summit; not "Punkteskala"). German capitalises
+        every noun, so words of the German dictionary ("Stadt", "August") are no names."""
+        import simplemma
+
         return {word for word in unknown_names(question, self.keywords.doc_freq)
-                if not self.keywords.expand(tokenize(word, compounds=False))}
+                if not self.keywords.expand(tokenize(word, compounds=False)) and not simplemma.is_known(word, lang="de")}
 
     def _weak_evidence(self, context: Context) -> bool:
         if context.empty:

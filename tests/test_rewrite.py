@@ -102,3 +102,10 @@ def test_translation_without_hints_still_translates(seeded, embeddings):
     assert service.lexicon is None
     assert service.translate("Who led the negotiations?") == "Wer leitete die Verhandlungen?"
     assert llm.seen[0][-1].content.endswith("Wörter aus den Artikeln: -")
+
+
+def test_question_names_unknown_to_the_articles_exclude_ordinary_german_nouns(service_with):
+    service, _ = service_with()
+    service.keywords.ensure_current(service.store)
+    assert service._unknown_names("Was hat Xi Jinping beim Gipfel in Alaska gesagt?") >= {"Jinping"}
+    assert service._unknown_names("In welcher Stadt trafen sich Trump und Putin im August 2025?") == set()
