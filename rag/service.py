@@ -268,11 +268,10 @@ class AnswerService:
     def _unknown_names(self, question: str) -> set[str]:
         """Names in the question that no article contains, not even as part of a compound ("Xi
         Jinping" in a question about the Alaska summit; not "Punkteskala"). German capitalises
-        every noun, so words of the German dictionary ("Stadt", "August") are no names."""
-        import simplemma
-
+        every noun: short dictionary words are generic ("Stadt", "August") and no names; long
+        ones and compounds name a topic ("Inflationsrate", "Fußball-Weltmeisterschaft") and count."""
         return {word for word in unknown_names(question, self.keywords.doc_freq)
-                if not self.keywords.expand(tokenize(word, compounds=False)) and not simplemma.is_known(word, lang="de")}
+                if not self.keywords.expand(tokenize(word, compounds=False)) and not _generic_noun(word)}
 
     def _weak_evidence(self, context: Context) -> bool:
         if context.empty:
@@ -344,6 +343,12 @@ class AnswerService:
         except EmbeddingError as exc:  # the lexicon's package is missing: translate without hints
             logger.warning("translation hints unavailable: %s", exc)
             return ""
+
+
+def _generic_noun(word: str) -> bool:
+    import simplemma
+
+    return len(word) <= 8 and "-" not in word and simplemma.is_known(word, lang="de")
 
 
 def _acceptable_rewrite(rewritten: str, question: str, previous: str) -> bool:

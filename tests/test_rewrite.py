@@ -109,3 +109,4 @@ def test_question_names_unknown_to_the_articles_exclude_ordinary_german_nouns(se
     service.keywords.ensure_current(service.store)
     assert service._unknown_names("Was hat Xi Jinping beim Gipfel in Alaska gesagt?") >= {"Jinping"}
     assert service._unknown_names("In welcher Stadt trafen sich Trump und Putin im August 2025?") == set()
+    assert service._unknown_names("Wer hat die Fußball-Weltmeisterschaft 2014 gewonnen?") == {"Fußball-Weltmeisterschaft"}
