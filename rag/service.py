@@ -28,7 +28,7 @@ from rag.prompts import PromptLibrary
 from rag.retrieve import HybridSearch, RetrievalFilter
 from rag.settings import Settings
 from rag.store import Store
-from rag.text import approx_tokens, content_terms, detect_language, tokenize, words
+from rag.text import approx_tokens, content_terms, detect_language, is_generic_noun, tokenize, words
 
 logger = logging.getLogger(__name__)
 
@@ -268,10 +268,9 @@ class AnswerService:
     def _unknown_names(self, question: str) -> set[str]:
         """Names in the question that no article contains, not even as part of a compound ("Xi
         Jinping" in a question about the Alaska summit; not "Punkteskala"). German capitalises
-        every noun: short dictionary words are generic ("Stadt", "August") and no names; long
-        ones and compounds name a topic ("Inflationsrate", "Fußball-Weltmeisterschaft") and count."""
+        every noun, so generic dictionary nouns ("Stadt", "August") do not count."""
         return {word for word in unknown_names(question, self.keywords.doc_freq)
-                if not self.keywords.expand(tokenize(word, compounds=False)) and not _generic_noun(word)}
+                if not self.keywords.expand(tokenize(word, compounds=False)) and not is_generic_noun(word)}
 
     def _weak_evidence(self, context: Context) -> bool:
         if context.empty:
@@ -343,12 +342,6 @@ class AnswerService:
         except EmbeddingError as exc:  # the lexicon's package is missing: translate without hints
             logger.warning("translation hints unavailable: %s", exc)
             return ""
-
-
-def _generic_noun(word: str) -> bool:
-    import simplemma
-
-    return len(word) <= 8 and "-" not in word and simplemma.is_known(word, lang="de")
 
 
 def _acceptable_rewrite(rewritten: str, question: str, previous: str) -> bool:

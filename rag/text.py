@@ -112,6 +112,14 @@ def _lemma_term(raw: str) -> str:
     return _term(lemma) if lemma and " " not in lemma else _term(raw)
 
 
+def is_generic_noun(word: str) -> bool:
+    """A short German dictionary word ("Stadt", "August"): capitalised, yet no name. Long words
+    and hyphenated compounds name a topic ("Inflationsrate", "Fußball-Weltmeisterschaft")."""
+    import simplemma
+
+    return len(word) <= 8 and "-" not in word and simplemma.is_known(word, lang="de")
+
+
 def tokenize(text: str, *, compounds: bool = True, query: bool = False) -> list[str]:
     """Index terms for BM25: stop words removed, stemmed, folded; compounds add their heads.
 
