@@ -1,6 +1,1 @@
-"""newsbot on Discord: a thin adapter over the answer service (see bot.runner.run_bot)."""
-
-from .client import NewsBot
-from .runner import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, run_bot, serve
-
-__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "EXIT_REJECTED", "NewsBot", "run_bot", "serve"]
+"""The faces of newsbot: the `newsbot` command (cli), the console chat (console) and the Discord bot (discord)."""

@@ -1,0 +1,1 @@
+"""newsbot's engine: ingest and index articles, answer questions with cited quotes. No UI here."""

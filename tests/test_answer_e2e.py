@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from rag.errors import QuestionError
-
-from conftest import REPO
 
 pytestmark = pytest.mark.llm
 
@@ -52,7 +51,7 @@ def test_bad_questions_get_clear_errors(small_model_service):
 
 def _cli(*args, data_dir):
     env = dict(os.environ, NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_MODEL="qwen2.5-coder-0.5b")
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
 
 
 def test_cli_ask_json_file_keeps_ids_and_loads_the_model_once(tmp_path, seeded):

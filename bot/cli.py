@@ -1,0 +1,328 @@
+"""`newsbot` command line: ingest, ask, chat, discord, eval, bench, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rag.errors import SettingsError
+from rag.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsbot", description="Grounded, cited answers from German news articles.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add, update and remove articles in the store (incremental)")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the seeds folder)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--rebuild", action="store_true", help="start the store from scratch")
+
+    p = sub.add_parser("ask", help="answer one question (or a JSONL file of questions)")
+    p.add_argument("question", nargs="?", help="the question, in German or English")
+    p.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    p.add_argument("--file", type=Path, help="JSONL with `id` and `question` per line")
+    p.add_argument("--source", action="append", default=[], help="only search this source id (repeatable)")
+    p.add_argument("--since", help="only articles dated on/after YYYY-MM[-DD]")
+    p.add_argument("--until", help="only articles dated on/before YYYY-MM[-DD]")
+
+    sub.add_parser("chat", help="interactive console chat (plain line mode when piped)")
+    sub.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
+
+    p = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
+    p.add_argument("questions", nargs="?", type=Path, help="JSONL question set (default: ../shared/eval/questions.jsonl)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--retrieval-only", action="store_true", help="skip generation (fast)")
+    p.add_argument("--out", type=Path, help="write per-question results (JSONL) here")
+
+    p = sub.add_parser("bench", help="time the pipeline per stage; compare with the naive baseline")
+    p.add_argument("questions", nargs="?", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--baseline", choices=["naive"], help="also run the LangChain-tutorial baseline")
+    p.add_argument("--retrieval-scale", type=int, metavar="N", help="synthetic store of up to N chunks: ingest and query latency")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+
+    p = sub.add_parser("models", help="list chat models, print the active model's path, or pull a GGUF")
+    p.add_argument("--path", action="store_true", help="print only the active model's GGUF path (assembling it if needed)")
+    msub = p.add_subparsers(dest="models_command")
+    pull = msub.add_parser("pull", help="download a GGUF from the Hugging Face hub")
+    pull.add_argument("repo")
+    pull.add_argument("file")
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    _setup_logging(settings, args.verbose)
+    from rag.errors import QuestionError, UserError
+
+    try:
+        return COMMANDS[args.command](settings, args)
+    except UserError as exc:  # every error written for people: one line, no traceback
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, QuestionError) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _setup_logging(settings: Settings, verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else getattr(logging, settings.log_level)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+def cmd_ingest(settings: Settings, args) -> int:
+    from rich.console import Console
+
+    from rag.index.store import wipe
+
+    if args.rebuild:
+        wipe(settings)
+    summary = run_ingest(settings, args.paths or [settings.seeds_dir], show_progress=not args.json)
+    console = Console(stderr=True)
+    for error in summary.errors:
+        console.print(f"[yellow]skipped:[/] {error}", highlight=False, markup=True)
+    if args.json:
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+    else:
+        print(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
+              f"unchanged {summary.unchanged}; {summary.chunks} chunks in the store"
+              + (f"; {len(summary.errors)} file(s) skipped" if summary.errors else ""))
+    return 0 if not summary.errors else 1
+
+
+def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True, store=None):
+    """Ingest with a progress bar on stderr; shared by `ingest`, `ask`, `eval`, `bench` and `discord` start-up."""
+    from bot.console.render import ingest_progress
+    from rag.wiring import ingest_paths, open_store
+
+    store = store if store is not None else open_store(settings)
+    if not show_progress:
+        return ingest_paths(settings, store, paths)
+    with ingest_progress(_stderr_console()) as progress:
+        return ingest_paths(settings, store, paths, progress)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _filters(args):
+    from rag.answering.retrieve import RetrievalFilter
+    from rag.index.documents import date_ordinal
+
+    def ordinal(value: str | None, upper: bool) -> int | None:
+        if not value:
+            return None
+        parts = value.split("-")
+        if not (1 <= len(parts) <= 3 and all(p.isdigit() for p in parts)):
+            raise SystemExit(f"newsbot: dates look like YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
+        ordv = date_ordinal(value)
+        if upper:
+            if len(parts) == 1:
+                ordv += 1299
+            elif len(parts) == 2:
+                ordv += 99
+        return ordv
+
+    return RetrievalFilter(frozenset(args.source) or None, ordinal(args.since, False), ordinal(args.until, True))
+
+
+def cmd_ask(settings: Settings, args) -> int:
+    from rag.errors import QuestionError
+    from rag.wiring import build_service
+
+    if not args.file and (args.question is None or not args.question.strip()):
+        print("usage: newsbot ask \"QUESTION\" [--json] | newsbot ask --json --file QUESTIONS.jsonl\n"
+              "newsbot: the question is empty; ask something about the articles", file=sys.stderr)
+        return EXIT_USAGE
+    service = build_service(settings)
+    _ensure_store(settings, service)
+    filters = _filters(args)
+    if args.file:
+        try:
+            lines = args.file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            print(f"newsbot: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        status = 0
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                question = item["question"]
+            except (ValueError, KeyError, TypeError):
+                print(json.dumps({"line": number, "error": "not a JSON object with a 'question'"}), flush=True)
+                status = 1
+                continue
+            try:
+                answer = service.answer(question, filters=filters)
+            except QuestionError as exc:
+                print(json.dumps({"id": item.get("id"), "question": question, "error": str(exc)}, ensure_ascii=False), flush=True)
+                status = 1
+                continue
+            answer.id = item.get("id")
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        return status
+    if args.json:
+        answer = service.answer(args.question, filters=filters)
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    answer = service.answer(args.question, on_token=on_token if sys.stdout.isatty() else None, filters=filters)
+    if streamed:
+        sys.stdout.write("\n")
+        if "".join(streamed).strip() != answer.text.strip():
+            print("\n(verified:)")
+            print(answer.text)
+    else:
+        print(answer.text)
+    print(render_sources(answer))
+    return 0
+
+
+def render_sources(answer) -> str:
+    from bot.console.render import sources_text
+
+    return sources_text(answer.citations)
+
+
+def _ensure_store(settings: Settings, service) -> None:
+    """First use: ingest the seeds, so `ask` and `chat` work on a fresh machine. A store built by
+    another newsbot version or embedding model is refused here (StoreError naming --rebuild)."""
+    from rag.wiring import needs_seeds
+
+    if needs_seeds(service.store):
+        print("The store is empty: ingesting the seed articles first…", file=sys.stderr)
+        run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), store=service.store)
+
+
+def cmd_chat(settings: Settings, args) -> int:
+    from bot.console.chat import run_chat
+    from rag.wiring import build_service
+
+    return run_chat(settings, build_service(settings))
+
+
+def cmd_discord(settings: Settings, args) -> int:
+    from bot.discord import run_bot
+    from rag.wiring import build_service
+
+    def factory():
+        service = build_service(settings)
+        _ensure_store(settings, service)
+        service.warm_up()
+        return service
+
+    return run_bot(settings, factory)
+
+
+def cmd_eval(settings: Settings, args) -> int:
+    from bot.console.report import print_eval
+    from rag.quality.evaluate import DEFAULT_QUESTIONS, evaluate, load_questions
+    from rag.wiring import build_service
+
+    path = args.questions or DEFAULT_QUESTIONS
+    if not path.is_file():
+        print(f"newsbot: question file {path} not found; pass one: newsbot eval QUESTIONS.jsonl", file=sys.stderr)
+        return 2
+    questions = load_questions(path)
+    service = build_service(settings)
+    _ensure_store(settings, service)
+
+    def progress(result) -> None:
+        print(f"{result.id}: {'correct' if result.correct else 'refused' if result.refused else '-'} "
+              f"({result.total_s or 0:.1f} s) {result.answer[:100]!r}", file=sys.stderr, flush=True)
+
+    summary, results = evaluate(service, questions, retrieval_only=args.retrieval_only, on_result=progress)
+    summary["model"] = service.model_name
+    if args.out:
+        with args.out.open("w", encoding="utf-8") as handle:
+            for result in results:
+                handle.write(json.dumps(result.__dict__, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    print_eval(summary, path.name)
+    return 0
+
+
+def cmd_bench(settings: Settings, args) -> int:
+    from bot.console.report import print_bench
+    from rag.quality.bench import run_bench, scale_report
+    from rag.quality.evaluate import DEFAULT_QUESTIONS, load_questions
+    from rag.wiring import build_service
+
+    if args.retrieval_scale:
+        report = scale_report(settings, args.retrieval_scale)
+    else:
+        questions = load_questions(args.questions or DEFAULT_QUESTIONS)[: args.limit or None]
+        service = build_service(settings)
+        _ensure_store(settings, service)
+        report = run_bench(settings, service, questions, args.baseline)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print_bench(report)
+    return 0
+
+
+def cmd_models(settings: Settings, args) -> int:
+    from rag.llm.models import BUNDLED, is_installed, pull, resolve_model_path
+
+    if args.models_command == "pull":
+        path = pull(args.repo, args.file, settings.model_cache_dir)
+        print(path)
+        print(f"use it with: NEWSBOT_MODEL={path}", file=sys.stderr)
+        return 0
+    if args.path:
+        print(resolve_model_path(settings.model, settings.model_cache_dir))
+        return 0
+    print(f"{'':2}{'name':22} {'installed':10} description")
+    for model in BUNDLED.values():
+        active = "*" if settings.model == model.name else " "
+        print(f"{active} {model.name:22} {'yes' if is_installed(model) else 'no':10} {model.description}")
+    if settings.model not in BUNDLED:
+        print(f"* {settings.model} (NEWSBOT_MODEL path)")
+    print(f"\nactive: {settings.model} (set NEWSBOT_MODEL to a name above or a .gguf path)")
+    return 0
+
+
+COMMANDS = {
+    "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "discord": cmd_discord, "eval": cmd_eval,
+    "bench": cmd_bench, "models": cmd_models,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

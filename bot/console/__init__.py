@@ -1,0 +1,1 @@
+"""The console face: the chat loop, and the rendering it shares with `newsbot ask`."""

@@ -1,0 +1,45 @@
+"""Tables for `newsbot eval` and `newsbot bench` (the data comes from rag.quality)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_eval(summary: dict[str, Any], name: str) -> None:
+    table = Table(title=f"newsbot eval: {name} ({summary['questions']} questions, {summary['model']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key not in ("questions", "model"):
+            table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    Console().print(table)
+
+
+def print_bench(report: dict[str, Any]) -> None:
+    console = Console()
+    console.print(f"machine: {report['machine']}  model: {report['model']}")
+    runs = [k for k in ("newsbot_cold", "newsbot_warm", "naive") if k in report]
+    if runs:
+        table = Table(title="per stage: median / p95")
+        table.add_column("stage")
+        for run in runs:
+            table.add_column(run, justify="right")
+        for key in ("retrieve_s", "prompt_tokens", "prefill_tokens", "first_token_s", "total_s", "generated_tokens", "gen_tok_s"):
+            table.add_row(key, *[f"{report[r][key]['median']} / {report[r][key]['p95']}" for r in runs])
+        table.add_row("answer_correct", *[str(report[r].get("answer_correct")) for r in runs])
+        console.print(table)
+        for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_warm", "ratio_total_warm"):
+            if key in report:
+                console.print(f"{key}: {report[key]}")
+    if "retrieval_scale" in report:
+        table = Table(title="retrieval at scale")
+        for col in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms"):
+            table.add_column(col, justify="right")
+        for row in report["retrieval_scale"]:
+            table.add_row(*[str(row[c]) for c in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms")])
+        console.print(table)
+    sys.stdout.flush()

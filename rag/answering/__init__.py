@@ -1,0 +1,1 @@
+"""The answering pipeline: question, follow-up, translation, retrieval, context, choice, refusal, citations."""

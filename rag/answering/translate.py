@@ -1,0 +1,50 @@
+"""Between English and German: the question into the articles' German (with lexicon hints) for
+the search, and the chosen German sentences into English for an English question."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rag.answering.context import Sentence
+from rag.answering.followup import QUESTION_GRAMMAR, QUESTION_MAX_TOKENS, few_shot
+from rag.errors import EmbeddingError
+from rag.index.lexicon import Lexicon
+from rag.index.store import Store
+from rag.llm.base import LLM, Completion, Message, OnToken
+from rag.prompts import PromptLibrary
+
+logger = logging.getLogger(__name__)
+
+ENGLISH_GRAMMAR = r"""
+root ::= [^\n\[\]<>]{3,500}
+"""
+
+
+def translate(llm: LLM, prompts: PromptLibrary, question: str, hints: str) -> str:
+    """The question in German, worded with the articles' own vocabulary where the lexicon has it."""
+    messages = few_shot(prompts, "translate", prompts.render("translate.user", question=question, hints=hints or "-"))
+    completion = llm.complete(messages, max_tokens=QUESTION_MAX_TOKENS, grammar=QUESTION_GRAMMAR, prefix="")
+    return " ".join(completion.text.split()).strip("\"'„“ ")
+
+
+def translation_hints(lexicon: Lexicon | None, store: Store, question: str) -> str:
+    """For each word of the question, the articles' nearest German words ("" without a lexicon)."""
+    if lexicon is None:
+        return ""
+    try:
+        lexicon.ensure_current(store, store.generation())
+        return lexicon.hints(question)
+    except EmbeddingError as exc:  # the lexicon's package is missing: translate without hints
+        logger.warning("translation hints unavailable: %s", exc)
+        return ""
+
+
+def render_english(llm: LLM, prompts: PromptLibrary, sentences: list[Sentence], question: str, max_tokens: int,
+                   on_token: OnToken | None, cancel: threading.Event | None) -> Completion:
+    """The chosen article sentences as an English answer, streamed."""
+    quote = "\n".join(" ".join(s.text.split()) for s in sentences)
+    messages = [Message("system", prompts.raw("answer_en.system")),
+                Message("user", prompts.render("answer_en.user", quote=quote, question=question))]
+    return llm.complete(messages, max_tokens=max_tokens, grammar=ENGLISH_GRAMMAR, prefix="",
+                        on_token=on_token, cancel=cancel)

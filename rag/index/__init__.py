@@ -1,0 +1,1 @@
+"""The article index: documents, chunks, the Chroma store, BM25 keywords, embeddings, the lexicon."""

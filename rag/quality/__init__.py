@@ -1,0 +1,1 @@
+"""Quality measurement: evaluation and benchmarks (data only; bot.cli prints them)."""

@@ -1,0 +1,82 @@
+"""Wiring: the one place that knows the concrete classes and builds them from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.answering.context import Corpus
+from rag.answering.retrieve import HybridSearch
+from rag.answering.service import AnswerService
+from rag.index.ingest import IngestSummary, ingest
+from rag.index.keyword import KeywordIndex
+from rag.index.lexicon import Lexicon
+from rag.index.store import Store
+from rag.llm.base import LLM
+from rag.prompts import PromptLibrary
+from rag.settings import Settings
+
+# progress(name, done, total) while ingesting
+Progress = Callable[[str, int, int], None]
+
+
+def make_llm(settings: Settings) -> LLM:
+    """The backend chosen by NEWSBOT_LLM_BACKEND."""
+    if settings.llm_backend == "openai":
+        from rag.llm.openai_server import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM(settings)
+    from rag.llm.llama_cpp import LlamaCppLLM
+    from rag.llm.models import resolve_model_path
+
+    path = resolve_model_path(settings.model, settings.model_cache_dir)
+    return LlamaCppLLM(path, settings, settings.model if not settings.model.endswith(".gguf") else Path(settings.model).name)
+
+
+def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None) -> AnswerService:
+    """Wire the real components from settings (the one place that knows the concrete classes)."""
+    from rag.index.embeddings import make_embeddings
+
+    embeddings = embeddings or make_embeddings(settings.embedding_model)
+    store = Store(settings, embeddings)
+    keywords = KeywordIndex(settings.keyword_dir if not settings.uses_chroma_server else _server_keyword_dir(settings))
+    search = HybridSearch(store, keywords, settings.bm25_weight, settings.dense_weight, settings.top_k, settings.rrf_k)
+    corpus = Corpus(store, keywords)
+    prompts = PromptLibrary(settings.prompts_dir)
+    lexicon = None
+    if settings.translation_hints:
+        from rag.index.embeddings import UniversalSentenceEncoderEmbeddings
+
+        lexicon = Lexicon(keywords.directory.with_name(keywords.directory.name + "-lexicon"), UniversalSentenceEncoderEmbeddings())
+    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)), lexicon)
+
+
+def _server_keyword_dir(settings: Settings) -> Path:
+    """Per-server keyword cache, so an embedded store and a server never share one index."""
+    return settings.data_dir / "keyword-server" / f"{settings.chroma_host}_{settings.chroma_port}_{settings.collection}"
+
+
+def open_store(settings: Settings) -> Store:
+    """The store alone (ingest needs no model)."""
+    from rag.index.embeddings import make_embeddings
+
+    return Store(settings, make_embeddings(settings.embedding_model))
+
+
+def ingest_paths(settings: Settings, store: Store, paths: list[Path], progress: Progress | None = None) -> IngestSummary:
+    """Incremental ingest of files and folders into the store."""
+    return ingest(store, paths, settings.chunk_chars, progress=progress)
+
+
+def needs_seeds(store: Store) -> bool:
+    """True for an empty store. A store built by another newsbot version or embedding model is
+    refused here (StoreError naming --rebuild)."""
+    store.check_compatible()
+    return store.chunk_count() == 0
+
+
+def ensure_store(settings: Settings, store: Store, progress: Progress | None = None) -> IngestSummary | None:
+    """First use: ingest the seeds, so `ask` and `chat` work on a fresh machine (None: nothing to do)."""
+    if not needs_seeds(store):
+        return None
+    return ingest_paths(settings, store, [settings.seeds_dir], progress)

@@ -1,0 +1,1 @@
+"""Test doubles shared by the suites: one scripted model, the fake answer service, the Discord API double."""
