@@ -1,7 +1,13 @@
-"""The Discord adapter: slash commands and mentions in, answers of the shared service out.
+"""The Discord adapter: slash commands, a message command and mentions in, answers out.
 
 It holds no answering logic of its own: questions go through `AnswerQueue` to the same
 service the console uses, and `render` turns the resulting `Answer` into Discord messages.
+
+Where Discord allows it, follow-ups work without the privileged message-content intent:
+mentions, replies that ping the bot, `/ask` in the bot's thread, the "Frage an newsbot"
+message command (Discord always sends its target message) and DMs. Before posting, the bot
+checks its permissions in the channel, degrades (no thread: a reply; no embeds: sources as
+text) and says what is missing; when it can post nothing, the model does no work.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 import discord
@@ -16,24 +23,48 @@ from discord import app_commands
 
 from rag.settings import Settings
 
-from . import render
+from . import history, render
 from .endpoints import adopt_bot_gateway
-from .memory import Conversation, Conversations, Cooldown
+from .i18n import Lang, Translator, lang_of, t
+from .memory import CAPACITY, Conversation, Conversations, Cooldown
 from .queue import AnswerQueue, Job, QueueFull
-from .reply import NO_MENTIONS, InteractionTarget, MessageTarget, ReplyTarget, deliver
+from .reply import (NO_MENTIONS, Cadence, Clock, Delivery, InteractionTarget, MessageTarget, MonotonicClock,
+                    ReplyTarget, deliver)
 from .service import AnswerService
+from .views import SourcesButton, sources_view
 
 _log = logging.getLogger(__name__)
 
-THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ARCHIVE_MINUTES = 1440  # Discord allows 60, 1440, 4320 or 10080
+MAX_LENGTH_LIMIT = 6000  # the most Discord allows for a string option's max_length
+THREAD_PERMISSIONS = ("create_public_threads", "send_messages_in_threads")
+MESSAGE_COMMAND = "Frage an newsbot"
 
 
 class ServiceUnavailable(Exception):
     """The answer service could not be built (missing index or model); the cause says why."""
 
 
+@dataclass
+class Plan:
+    """Where and how an answer to a message can go, given the bot's permissions there."""
+
+    route: str | None  # "thread", "reply", "send", or None: nothing can be posted
+    embeds: bool = True
+    missing: list[str] = field(default_factory=list)  # permissions that forced a fallback
+    notice: str | None = None  # the i18n key saying so
+
+
+def _command_defaults(func: Callable[..., object]) -> Callable[..., object]:
+    """Everyone who may write may use the commands, in servers and in DMs with the bot."""
+    func = app_commands.default_permissions(send_messages=True)(func)
+    func = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(func)
+    return app_commands.allowed_installs(guilds=True, users=False)(func)
+
+
 class NewsBot(discord.Client):
-    def __init__(self, settings: Settings, service_factory: Callable[[], AnswerService], **options: object) -> None:
+    def __init__(self, settings: Settings, service_factory: Callable[[], AnswerService], *,
+                 clock: Clock | None = None, **options: object) -> None:
         # Mentions and replies that ping the bot carry their content without the privileged
         # message-content intent; plain messages in the bot's threads need it (opt-in).
         intents = discord.Intents.none()
@@ -43,10 +74,13 @@ class NewsBot(discord.Client):
         intents.message_content = settings.discord_message_content
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, max_messages=None, **options)
         self.settings = settings
+        self.clock: Clock = clock or MonotonicClock()
         self._service_factory = service_factory
         self._queue: AnswerQueue | None = None
         self.conversations = Conversations(settings.history_turns)
         self.cooldown = Cooldown(settings.discord_cooldown_s)
+        self.cadence = Cadence(settings.discord_queue_edit_interval_s)
+        self._hinted: set[int] = set()  # channels told once that plain messages are unreadable
         self.tree = app_commands.CommandTree(self)
         self._add_commands()
 
@@ -68,10 +102,25 @@ class NewsBot(discord.Client):
             raise ServiceUnavailable(str(exc) or type(exc).__name__) from exc
         self._queue = AnswerQueue(service, self.settings.discord_queue_size)
         self._queue.start()
+        self.add_dynamic_items(SourcesButton)  # sources buttons of earlier runs keep working
+        await self.tree.set_translator(Translator())
         try:
-            await self.tree.sync()
+            await self._register_commands()
         except discord.HTTPException as exc:  # the commands registered last time still work
             _log.warning("Could not register the slash commands: Discord answered HTTP %s", exc.status)
+
+    async def _register_commands(self) -> None:
+        """Globally, or, with a guild allow-list, only in those guilds (and none globally)."""
+        guilds = [discord.Object(id=g) for g in self.settings.discord_guilds]
+        if not guilds:
+            await self.tree.sync()
+            return
+        for guild in guilds:
+            self.tree.copy_global_to(guild=guild)
+        self.tree.clear_commands(guild=None)
+        for guild in guilds:
+            await self.tree.sync(guild=guild)
+        await self.tree.sync()  # removes global commands an earlier run registered
 
     async def close(self) -> None:
         if self._queue is not None:
@@ -81,28 +130,64 @@ class NewsBot(discord.Client):
     async def on_ready(self) -> None:
         _log.info("Connected to Discord as %s in %d servers", self.user, len(self.guilds))
 
-    # --- slash commands ----------------------------------------------------------------------
+    # --- slash and message commands ----------------------------------------------------------
 
     def _add_commands(self) -> None:
-        @self.tree.command(name="ask", description="Stell eine Frage zu den Nachrichtenartikeln")
-        @app_commands.describe(frage="Deine Frage, z. B. Worum ging es beim Gipfel in Alaska?")
+        limit = min(self.settings.max_question_chars, MAX_LENGTH_LIMIT)
+
         async def ask(interaction: discord.Interaction, frage: str) -> None:
             await self.ask(interaction, frage)
 
-        @self.tree.command(name="quellen", description="Alle Quellen der letzten Antwort hier")
+        # Discord's client enforces the length (the annotation must be a real object for that).
+        ask.__annotations__ = {"interaction": discord.Interaction, "frage": app_commands.Range[str, 1, limit],
+                               "return": None}
+        ask_command = app_commands.describe(frage="Deine Frage, z. B. Worum ging es beim Gipfel in Alaska?")(ask)
+        ask_command = app_commands.rename(frage="frage")(ask_command)
+        self.tree.command(name="ask", description="Stell eine Frage zu den Nachrichtenartikeln")(
+            _command_defaults(ask_command))
+
         async def quellen(interaction: discord.Interaction) -> None:
             await self.sources(interaction)
 
-        @self.tree.command(name="reset", description="Den Gesprächsverlauf hier vergessen")
+        self.tree.command(name="quellen", description="Alle Quellen deiner letzten Antwort hier")(
+            _command_defaults(quellen))
+
         async def reset(interaction: discord.Interaction) -> None:
             await self.reset(interaction)
 
+        self.tree.command(name="reset", description="Den Gesprächsverlauf hier vergessen")(_command_defaults(reset))
+
+        async def ask_about(interaction: discord.Interaction, message: discord.Message) -> None:
+            await self.ask_about(interaction, message)
+
+        self.tree.add_command(app_commands.ContextMenu(name=MESSAGE_COMMAND, callback=_command_defaults(ask_about)))
+
     async def ask(self, interaction: discord.Interaction, question: str) -> None:
-        if await self._refused(interaction):
+        received = self.clock.now()
+        lang = lang_of(interaction.locale)
+        if await self._refused(interaction, lang):
             return
+        conversation = await self._channel_conversation(interaction.channel, None)
+        await self._ask_interaction(interaction, question, conversation, lang, received)
+
+    async def ask_about(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message command: the target message is the question, whatever intents the bot has."""
+        received = self.clock.now()
+        lang = lang_of(interaction.locale)
+        if await self._refused(interaction, lang):
+            return
+        me = self.user
+        question = render.strip_mentions_of(message.content, me.id) if me else message.content.strip()
+        if not question or (me is not None and message.author.id == me.id):
+            await interaction.response.send_message(t("no_text", lang), ephemeral=True)
+            return
+        conversation = await self._message_conversation(message)
+        await self._ask_interaction(interaction, question, conversation, lang, received)
+
+    async def _ask_interaction(self, interaction: discord.Interaction, question: str,
+                               conversation: Conversation | None, lang: Lang, received: float) -> None:
         channel_id = interaction.channel_id or 0
-        conversation = self.conversations.in_thread(channel_id)
-        job = self._submit(interaction.user.id, question, conversation)
+        job = self._submit(interaction.user.id, question, conversation, lang)
         if isinstance(job, str):
             await interaction.response.send_message(job, ephemeral=True)
             return
@@ -110,85 +195,264 @@ class NewsBot(discord.Client):
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
             self.queue.cancel(job)
-            _log.warning("Could not acknowledge /ask: Discord answered HTTP %s", exc.status)
+            _log.warning("Could not acknowledge a command: Discord answered HTTP %s", exc.status)
             return
-        await self._answer(job, InteractionTarget(interaction), conversation or self.conversations.new(channel_id))
+        how = Delivery(lang=lang, cadence=self.cadence, clock=self.clock)
+        target = InteractionTarget(interaction, received, self._handover(interaction, how))
+        await self._answer(job, target, conversation or self.conversations.new(channel_id), how,
+                           key=interaction.id, user_id=interaction.user.id)
+
+    def _handover(self, interaction: discord.Interaction, how: Delivery) -> Callable[[str], object]:
+        """Before the interaction token dies: go on in a normal message, or give up and say why."""
+
+        async def handover(shown: str) -> ReplyTarget | None:
+            channel = interaction.channel
+            perms = self._my_permissions(channel)
+            send = "send_messages_in_threads" if isinstance(channel, discord.Thread) else "send_messages"
+            missing = [p for p in ("view_channel", send) if perms is None or not getattr(perms, p)]
+            if missing or not isinstance(channel, discord.abc.Messageable):
+                _log.warning("An answer cannot outlive its interaction here; cancelled (missing %s)", missing)
+                await self._edit_quietly(interaction, render.notice("expired", missing or ["view_channel"], how.lang))
+                return None
+            reference = None
+            if perms is not None and perms.read_message_history:
+                try:
+                    original = await interaction.original_response()
+                    reference = original.to_reference(fail_if_not_exists=False)
+                except discord.HTTPException:
+                    pass
+            header = t("moved_header", how.lang, mention=interaction.user.mention)
+            extra = {"reference": reference, "mention_author": False} if reference is not None else {}
+            try:
+                message = await channel.send(shown or header, allowed_mentions=NO_MENTIONS, **extra)
+            except discord.HTTPException as exc:
+                _log.warning("Could not move an answer to a channel message (HTTP %s); cancelled", exc.status)
+                await self._edit_quietly(interaction, render.notice("expired", [send], how.lang))
+                return None
+            await self._edit_quietly(interaction, t("moved", how.lang, url=message.jump_url))
+            if perms is not None and not perms.embed_links:
+                how.embeds, how.embeds_missing = False, render.notice("no_embeds", ["embed_links"], how.lang)
+            return MessageTarget(message)
+
+        return handover
+
+    async def _edit_quietly(self, interaction: discord.Interaction, content: str) -> None:
+        try:
+            await interaction.edit_original_response(content=content, embeds=[], allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:  # 401 50027 once the token is gone
+            _log.info("Could not update an interaction response (HTTP %s)", exc.status)
 
     async def sources(self, interaction: discord.Interaction) -> None:
-        if await self._refused(interaction):
+        lang = lang_of(interaction.locale)
+        if await self._refused(interaction, lang):
             return
-        channel_id = interaction.channel_id or 0
-        answer = self.conversations.last_answer(channel_id)
+        answer = self.conversations.last_answer(interaction.channel_id or 0, interaction.user.id)
         pages = render.pack_embeds(render.source_embeds(answer)) if answer else []
+        await self._send_sources(interaction, pages, lang)
+
+    async def show_sources(self, interaction: discord.Interaction, key: int) -> None:
+        """The sources button: this answer's sources, privately; after a restart from the message."""
+        lang = lang_of(interaction.locale)
+        answer = self.conversations.answer(key)
+        content = None
+        if answer is not None:
+            pages = render.pack_embeds(render.source_embeds(answer))
+        else:
+            embeds = interaction.message.embeds if interaction.message is not None else []
+            pages = render.pack_embeds(render.embeds_from_message(embeds))
+            content = t("restored_sources", lang)
+        await self._send_sources(interaction, pages, lang, content)
+
+    async def _send_sources(self, interaction: discord.Interaction, pages: list[list[discord.Embed]], lang: Lang,
+                            content: str | None = None) -> None:
         if not pages:
-            await interaction.response.send_message(render.NO_SOURCES, ephemeral=True)
+            await interaction.response.send_message(t("no_sources", lang), ephemeral=True)
             return
-        await interaction.response.send_message(embeds=pages[0], ephemeral=True)
+        await interaction.response.send_message(content, embeds=pages[0], ephemeral=True)
         for page in pages[1:]:
             await interaction.followup.send(embeds=page, ephemeral=True)
 
     async def reset(self, interaction: discord.Interaction) -> None:
-        if await self._refused(interaction):
+        lang = lang_of(interaction.locale)
+        if await self._refused(interaction, lang):
             return
         channel_id = interaction.channel_id or 0
         self.conversations.reset(channel_id)
-        await interaction.response.send_message(render.RESET, ephemeral=True)
+        channel = interaction.channel
+        if isinstance(channel, discord.Thread) and self.user is not None and channel.owner_id == self.user.id:
+            self.conversations.open_thread(channel_id)  # a reset thread starts over, not from Discord's history
+        await interaction.response.send_message(t("reset", lang), ephemeral=True)
 
-    # --- mentions and follow-ups ---------------------------------------------------------------
+    # --- mentions, replies, threads and DMs ----------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
         me = self.user
         if me is None or message.author.bot:
             return
+        channel = message.channel
+        is_dm = isinstance(channel, discord.DMChannel)
         mentioned = any(user.id == me.id for user in message.mentions)
-        conversation = None
-        if message.reference is not None and message.reference.message_id is not None:
-            conversation = self.conversations.replying_to(message.reference.message_id)
-        conversation = conversation or self.conversations.in_thread(message.channel.id)
-        if not (mentioned or conversation):
+        conversation = await self._message_conversation(message)
+        if not (mentioned or conversation or is_dm):
             return
-        if not self._allowed(message.guild.id if message.guild else None, message.channel.id, message.channel):
+        if not self._allowed(message.guild.id if message.guild else None, channel.id, channel):
             return
+        lang = lang_of(message.guild.preferred_locale) if message.guild else "de"
+        plan = self._plan(message, conversation)
         question = render.strip_mentions_of(message.content, me.id)
         if not question:  # also what a non-mentioning message looks like without the content intent
-            if mentioned:
-                await message.reply(render.help_text(me.mention), mention_author=False)
+            if plan.route is None:
+                return
+            if mentioned or is_dm:
+                await self._say(message, plan, render.help_text(me.mention, lang))
+            elif not self.settings.discord_message_content and channel.id not in self._hinted:
+                # A plain message in a bot thread, or a reply without the ping: unreadable for us.
+                self._hinted.add(channel.id)
+                if len(self._hinted) > CAPACITY:
+                    self._hinted.clear()
+                await self._say(message, plan, t("unreadable", lang, mention=me.mention))
             return
-        job = self._submit(message.author.id, question, conversation)
+        if plan.route is None:  # nothing can be posted: no model work, and tell the user privately
+            await self._cannot_post(message, plan, lang)
+            return
+        job = self._submit(message.author.id, question, conversation, lang)
         if isinstance(job, str):
-            await message.reply(job, mention_author=False)
+            await self._say(message, plan, job)
             return
+        how = Delivery(lang=lang, cadence=self.cadence, clock=self.clock, embeds=plan.embeds,
+                       embeds_missing="" if plan.embeds else render.notice("no_embeds", ["embed_links"], lang))
         try:
-            placeholder, conversation = await self._open_reply(message, question, conversation)
+            target, conversation = await self._open_reply(message, question, conversation, plan, how)
         except discord.HTTPException as exc:
             self.queue.cancel(job)
-            _log.warning("Could not reply to a mention: Discord answered HTTP %s", exc.status)
+            _log.warning("Could not reply to a message: Discord answered HTTP %s", exc.status)
             return
-        await self._answer(job, MessageTarget(placeholder), conversation)
+        await self._answer(job, target, conversation, how, key=message.id, user_id=message.author.id)
 
-    async def _open_reply(
-        self, message: discord.Message, question: str, conversation: Conversation | None
-    ) -> tuple[discord.Message, Conversation]:
+    async def _message_conversation(self, message: discord.Message) -> Conversation | None:
+        """The conversation a message continues: a reply to an answer, a bot thread or a DM."""
+        me = self.user
+        reference = message.reference
+        if reference is not None and reference.message_id is not None:
+            conversation = self.conversations.replying_to(reference.message_id)
+            if conversation is not None:
+                return conversation
+            replied = reference.resolved
+            if me is not None and isinstance(replied, discord.Message) and history.is_answer(replied, me) \
+                    and not isinstance(message.channel, discord.Thread):
+                turns = await history.reply_chain(replied, me, self.settings.history_turns)
+                return self.conversations.restored(message.channel.id, turns)
+        return await self._channel_conversation(message.channel, message)
+
+    async def _channel_conversation(self, channel: object, before: discord.Message | None) -> Conversation | None:
+        """A bot thread's or DM's conversation; rebuilt from Discord when memory lacks it."""
+        me = self.user
+        channel_id = getattr(channel, "id", 0)
+        conversation = self.conversations.in_thread(channel_id)
+        if conversation is not None or me is None:
+            return conversation
+        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
+            turns = await history.thread_turns(channel, me, before, self.settings.history_turns)
+            return self.conversations.open_thread(channel.id, turns)
+        if isinstance(channel, discord.DMChannel):
+            turns = await history.thread_turns(channel, me, before, self.settings.history_turns)
+            return self.conversations.open_thread(channel.id, turns)
+        return None
+
+    def _my_permissions(self, channel: object) -> discord.Permissions | None:
+        """The bot's permissions in a channel (a thread has its parent's); None when unknown."""
+        if isinstance(channel, discord.DMChannel):
+            return discord.Permissions.text() | discord.Permissions(view_channel=True)
+        guild = getattr(channel, "guild", None)
+        if guild is None or guild.me is None or not hasattr(channel, "permissions_for"):
+            return None
+        try:
+            return channel.permissions_for(guild.me)  # type: ignore[union-attr]
+        except discord.ClientException:  # a thread whose parent is not cached
+            return None
+
+    def _plan(self, message: discord.Message, conversation: Conversation | None) -> Plan:
+        channel = message.channel
+        if isinstance(channel, discord.DMChannel):
+            return Plan("reply")
+        perms = self._my_permissions(channel)
+        if perms is None:
+            return Plan("reply")
+        history_missing = [] if perms.read_message_history else ["read_message_history"]
+        direct = "reply" if not history_missing else "send"
+        if isinstance(channel, discord.Thread):
+            if not perms.send_messages_in_threads:
+                return Plan(None, missing=["send_messages_in_threads"])
+            return Plan(direct, perms.embed_links, history_missing, "no_reply" if history_missing else None)
+        if conversation is None and isinstance(channel, discord.TextChannel):
+            lacking = [p for p in THREAD_PERMISSIONS if not getattr(perms, p)]
+            if not lacking:
+                return Plan("thread", perms.embed_links)
+            if not perms.send_messages:
+                return Plan(None, missing=["send_messages", *lacking])
+            return Plan(direct, perms.embed_links, lacking + history_missing, "no_thread")
+        if not perms.send_messages:
+            return Plan(None, missing=["send_messages"])
+        return Plan(direct, perms.embed_links, history_missing, "no_reply" if history_missing else None)
+
+    async def _say(self, message: discord.Message, plan: Plan, text: str) -> None:
+        """A short message where the plan allows (reply if it can, else a plain message)."""
+        try:
+            if plan.route == "send":
+                await message.channel.send(text, allowed_mentions=NO_MENTIONS)
+            elif plan.route is not None:
+                await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            _log.warning("Could not post a short message: Discord answered HTTP %s", exc.status)
+
+    async def _cannot_post(self, message: discord.Message, plan: Plan, lang: Lang) -> None:
+        channel = message.channel
+        _log.warning("Cannot answer in channel %s: missing %s", channel.id, ", ".join(plan.missing))
+        mention = getattr(channel, "mention", "#?")
+        try:
+            await message.author.send(render.notice("cannot_post", plan.missing, lang, channel=mention),
+                                      allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:  # DMs closed: the log is all that is left
+            _log.info("Could not tell the user by DM either (HTTP %s)", exc.status)
+
+    async def _open_reply(self, message: discord.Message, question: str, conversation: Conversation | None,
+                          plan: Plan, how: Delivery) -> tuple[ReplyTarget, Conversation]:
         """Where the answer goes: a new thread for a new question in a channel, else a reply."""
-        if conversation is None and isinstance(message.channel, discord.TextChannel):
+        me = self.user
+        assert me is not None
+        if plan.route == "thread":
             try:
                 thread = await message.create_thread(
                     name=render.thread_name(question), auto_archive_duration=THREAD_ARCHIVE_MINUTES
                 )
-            except discord.HTTPException as exc:  # e.g. no permission to create threads
+            except discord.HTTPException as exc:
                 _log.warning("Could not open a thread, answering in the channel: HTTP %s", exc.status)
             else:
-                return await thread.send(render.PLACEHOLDER), self.conversations.open_thread(thread.id)
-        placeholder = await message.reply(render.PLACEHOLDER, mention_author=False)
-        return placeholder, conversation or self.conversations.new(message.channel.id)
+                hint = (t("thread_hint_content", how.lang) if self.settings.discord_message_content
+                        else t("thread_hint", how.lang, mention=me.mention))
+                await thread.send(hint, allowed_mentions=NO_MENTIONS)
+                placeholder = await thread.send(t("placeholder", how.lang), allowed_mentions=NO_MENTIONS)
+                return MessageTarget(placeholder), self.conversations.open_thread(thread.id)
+            perms = self._my_permissions(message.channel)
+            plan = Plan("reply" if perms is None or perms.read_message_history else "send", plan.embeds)
+        if plan.notice is not None:
+            await message.channel.send(render.notice(plan.notice, plan.missing, how.lang),
+                                       allowed_mentions=NO_MENTIONS)
+        conversation = conversation or self.conversations.new(message.channel.id)
+        if plan.route == "send":
+            placeholder = await message.channel.send(t("placeholder", how.lang), allowed_mentions=NO_MENTIONS)
+            return MessageTarget(placeholder), conversation
+        placeholder = await message.reply(t("placeholder", how.lang), mention_author=False,
+                                          allowed_mentions=NO_MENTIONS)
+        return MessageTarget(placeholder, reference=message), conversation
 
     # --- shared ------------------------------------------------------------------------------
 
-    async def _refused(self, interaction: discord.Interaction) -> bool:
-        """Outside the allow-lists a slash command gets a short private refusal."""
+    async def _refused(self, interaction: discord.Interaction, lang: Lang = "de") -> bool:
+        """Outside the allow-lists a command gets a short private refusal."""
         if self._allowed(interaction.guild_id, interaction.channel_id or 0, interaction.channel):
             return False
-        await interaction.response.send_message(render.NOT_ALLOWED, ephemeral=True)
+        await interaction.response.send_message(t("not_allowed", lang), ephemeral=True)
         return True
 
     def _allowed(self, guild_id: int | None, channel_id: int, channel: object) -> bool:
@@ -200,25 +464,27 @@ class NewsBot(discord.Client):
             return bool({channel_id, getattr(channel, "parent_id", None)} & set(channels))
         return True
 
-    def _submit(self, user_id: int, question: str, conversation: Conversation | None) -> Job | str:
+    def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de") -> Job | str:
         """Queue a question, or return why not (cooldown, queue full) as the text to show."""
         wait = self.cooldown.remaining(user_id)
         if wait > 0:
-            return render.cooldown_text(wait)
+            return render.cooldown_text(wait, lang)
         try:
             job = self.queue.submit(question, self.conversations.history(conversation), user_id)
         except QueueFull:
-            return render.BUSY
+            return t("busy", lang)
         self.cooldown.start(user_id)
         return job
 
-    async def _answer(self, job: Job, target: ReplyTarget, conversation: Conversation) -> None:
+    async def _answer(self, job: Job, target: ReplyTarget, conversation: Conversation, how: Delivery, *,
+                      key: int, user_id: int) -> None:
+        how.view = lambda answer: sources_view(key, how.lang)
         try:
-            answer, message_ids = await deliver(job, target, self.settings.discord_edit_interval_s)
+            answer, message_ids = await deliver(job, target, self.settings.discord_edit_interval_s, how)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             _log.error("Could not deliver an answer: %s", exc)
             return
         finally:
             self.queue.cancel(job)  # over for us either way; a no-op once answered
         if answer is not None:
-            self.conversations.remember(conversation, job.question, answer, message_ids)
+            self.conversations.remember(conversation, job.question, answer, message_ids, user_id, key)

@@ -86,9 +86,12 @@ class Settings(BaseSettings):
     discord_channels: list[int] = Field(default_factory=list)
     discord_queue_size: int = Field(20, ge=1)
     discord_cooldown_s: float = Field(5.0, ge=0)
-    discord_edit_interval_s: float = Field(1.0, ge=0.2)
+    discord_edit_interval_s: float = Field(1.0, ge=0.2)  # per message; Discord allows about 5 edits per 5 s
+    # One pace across all queue-position edits (they change for every waiting question at once).
+    discord_queue_edit_interval_s: float = Field(0.5, ge=0.0)
     # Privileged intent (enable it in the developer portal first): lets plain messages in the
-    # bot's threads continue a conversation; without it only mentions and pinging replies do.
+    # bot's threads continue a conversation; without it mentions, pinging replies, /ask in the
+    # thread and the "Frage an newsbot" message command do.
     discord_message_content: bool = False
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
