@@ -210,6 +210,10 @@ class ThrottledEditor:
         """The newest text: what is about to be shown, else what is shown."""
         return self._pending if self._pending is not None else (self._shown or "")
 
+    def until_next_edit(self) -> float:
+        """Seconds until this message may be edited again."""
+        return max(0.0, self._last + self._interval - self._clock())
+
     def push(self, content: str, *, position: bool = False) -> None:
         if content != (self._pending if self._pending is not None else self._shown):
             self._pending = content
@@ -318,6 +322,7 @@ async def deliver(job: Job, target: ReplyTarget, interval: float,
             if event is None:
                 shown = editor.latest
                 await editor.stop()
+                await asyncio.sleep(editor.until_next_edit())  # the handover edits this message too
                 successor = await target.handover(shown)
                 if successor is None or successor is target:
                     return None, []

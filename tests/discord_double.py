@@ -683,7 +683,8 @@ class DiscordDouble:
             commands.append({**command, "id": str(self._ids()), "application_id": str(self.app_id),
                              "version": str(self._ids()), "type": command.get("type", 1),
                              "description": command.get("description", ""), "options": command.get("options", []),
-                             "default_member_permissions": command.get("default_member_permissions"),
+                             "default_member_permissions": None if command.get("default_member_permissions") is None
+                             else str(command["default_member_permissions"]),
                              "contexts": command.get("contexts"), "nsfw": False})
         if "guild_id" in request.match_info:
             guild_id = int(request.match_info["guild_id"])
