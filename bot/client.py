@@ -79,7 +79,7 @@ class NewsBot(discord.Client):
         self._queue: AnswerQueue | None = None
         self.conversations = Conversations(settings.history_turns)
         self.cooldown = Cooldown(settings.discord_cooldown_s)
-        self.cadence = Cadence(settings.discord_queue_edit_interval_s)
+        self.cadence = Cadence(settings.discord_queue_edit_interval_s, self.clock)
         self._hinted: set[int] = set()  # channels told once that plain messages are unreadable
         self.tree = app_commands.CommandTree(self)
         self._add_commands()

@@ -35,6 +35,22 @@ HANDOVER_MARGIN_S = 60.0  # move an answer to a normal message this long before 
 View = discord.ui.View | None
 
 
+class Clock(Protocol):
+    """Time for deadlines that tests can skip ahead (the Discord double's clock)."""
+
+    def now(self) -> float: ...
+
+    async def sleep_until(self, when: float) -> None: ...
+
+
+class MonotonicClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, when: float) -> None:
+        await asyncio.sleep(max(0.0, when - self.now()))
+
+
 class ReplyTarget(Protocol):
     """One message the bot keeps editing, plus a way to post more messages after it."""
 
@@ -139,18 +155,18 @@ class Cadence:
     instead of sending a burst (newest text still wins per message).
     """
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, clock: Clock | None = None) -> None:
         self._interval = interval
+        self._clock = clock or MonotonicClock()
         self._lock = asyncio.Lock()
         self._last = float("-inf")
 
     async def turn(self) -> None:
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            wait = self._last + self._interval - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last = loop.time()
+            when = self._last + self._interval
+            if self._clock.now() < when:
+                await self._clock.sleep_until(when)
+            self._last = self._clock.now()
 
 
 def _transient(exc: Exception) -> bool:
@@ -258,22 +274,6 @@ class ThrottledEditor:
             finally:
                 self._editing = False
                 self._last = self._clock()
-
-
-class Clock(Protocol):
-    """Time for deadlines that tests can skip ahead (the Discord double's clock)."""
-
-    def now(self) -> float: ...
-
-    async def sleep_until(self, when: float) -> None: ...
-
-
-class MonotonicClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep_until(self, when: float) -> None:
-        await asyncio.sleep(max(0.0, when - self.now()))
 
 
 async def _next_event(job: Job, target: ReplyTarget, clock: Clock) -> Event | None:

@@ -1,0 +1,79 @@
+"""The double itself rejects what Discord rejects, and drives the gateway's reconnect opcodes."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from discord_double import DiscordDouble
+from discord_fakes import FakeService, default_text
+from discord_fixtures import double, start_bot  # noqa: F401  (fixtures used by name)
+
+QUESTION = "Was geschah beim Gipfel in Alaska?"
+
+
+async def post(double: DiscordDouble, path: str, body: dict) -> tuple[int, dict]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {double.token}"}) as http:
+        async with http.post(double.api_base + path, json=body) as r:
+            return r.status, await r.json()
+
+
+@pytest.mark.parametrize("body", [{"content": "   \n\t "}, {"content": ""}, {}])
+async def test_whitespace_only_content_is_an_empty_message(double: DiscordDouble, body: dict) -> None:
+    status, answer = await post(double, f"/channels/{double.channel_id}/messages", body)
+    assert (status, answer["code"]) == (400, 50006)
+
+
+@pytest.mark.parametrize("field", [{"name": " ", "value": "x"}, {"name": "x", "value": "\n"}])
+async def test_whitespace_only_embed_fields_are_rejected(double: DiscordDouble, field: dict) -> None:
+    status, answer = await post(double, f"/channels/{double.channel_id}/messages",
+                                {"embeds": [{"title": "Quellen", "fields": [field]}]})
+    assert (status, answer["code"]) == (400, 50035)
+    assert any(key.startswith("embeds.0.fields.0.") for key in answer["errors"])
+
+
+@pytest.mark.parametrize(("minutes", "status"), [(60, 201), (1440, 201), (4320, 201), (10080, 201), (100, 400),
+                                                 (0, 400)])
+async def test_thread_archive_durations(double: DiscordDouble, minutes: int, status: int) -> None:
+    message = await double.user_message(double.make_user("anna"), "Hallo")
+    got, answer = await post(double, f"/channels/{double.channel_id}/messages/{message['id']}/threads",
+                             {"name": "Faden", "auto_archive_duration": minutes})
+    assert got == status
+    if status == 201:
+        assert answer["thread_metadata"]["auto_archive_duration"] == minutes
+
+
+async def test_resume_gateway_url_differs_from_the_first(double: DiscordDouble, start_bot) -> None:
+    await start_bot(FakeService())
+    assert double.resume_gateway_url != double.gateway_url
+    await double.drop_gateway()
+    await double.wait_for(lambda: double.resumes == 1, what="RESUME")
+    assert double.gateway_paths == [("/gateway", "identify"), ("/resume-gateway", "resume")]
+
+
+async def test_op7_reconnect_resumes_and_keeps_answering(double: DiscordDouble, start_bot) -> None:
+    service = FakeService()
+    await start_bot(service)
+    await double.send_reconnect()
+    await double.wait_for(lambda: double.resumes == 1, what="RESUME after op 7")
+    assert double.identifies == 1 and double.gateway_paths[-1] == ("/resume-gateway", "resume")
+    ask = await double.slash(double.make_user("anna"), "ask", frage=QUESTION)
+    await double.wait_for(lambda: any(m["content"] == default_text(QUESTION, ()) for m in double.answer_messages(ask)),
+                          what="an answer after the reconnect")
+
+
+async def test_op9_resumable_invalid_session_resumes(double: DiscordDouble, start_bot) -> None:
+    await start_bot(FakeService())
+    await double.invalidate_session(resumable=True)
+    await double.wait_for(lambda: double.resumes == 1, what="RESUME after op 9 (resumable)")
+    assert double.identifies == 1
+
+
+async def test_op9_not_resumable_identifies_again_on_the_first_url(double: DiscordDouble, start_bot) -> None:
+    service = FakeService()
+    await start_bot(service)
+    await double.invalidate_session(resumable=False)
+    await double.wait_for(lambda: double.identifies == 2, timeout=20, what="a new IDENTIFY after op 9")
+    assert double.gateway_paths[-1] == ("/gateway", "identify") and double.resumes == 0
+    await double.user_message(double.make_user("anna"), QUESTION, mention_bot=True)
+    await double.wait_for(lambda: len(service.calls) == 1, what="answering on the new session")
