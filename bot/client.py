@@ -277,10 +277,7 @@ class NewsBot(discord.Client):
         if await self._refused(interaction, lang):
             return
         channel_id = interaction.channel_id or 0
-        self.conversations.reset(channel_id)
-        channel = interaction.channel
-        if isinstance(channel, discord.Thread) and self.user is not None and channel.owner_id == self.user.id:
-            self.conversations.open_thread(channel_id)  # a reset thread starts over, not from Discord's history
+        self.conversations.reset(channel_id, since=interaction.id)
         await interaction.response.send_message(t("reset", lang), ephemeral=True)
 
     # --- mentions, replies, threads and DMs ----------------------------------------------------
@@ -290,12 +287,12 @@ class NewsBot(discord.Client):
         if me is None or message.author.bot:
             return
         channel = message.channel
+        if not self._allowed(message.guild.id if message.guild else None, channel.id, channel):
+            return
         is_dm = isinstance(channel, discord.DMChannel)
         mentioned = any(user.id == me.id for user in message.mentions)
         conversation = await self._message_conversation(message)
         if not (mentioned or conversation or is_dm):
-            return
-        if not self._allowed(message.guild.id if message.guild else None, channel.id, channel):
             return
         lang = lang_of(message.guild.preferred_locale) if message.guild else "de"
         plan = self._plan(message, conversation)
@@ -340,7 +337,8 @@ class NewsBot(discord.Client):
             replied = reference.resolved
             if me is not None and isinstance(replied, discord.Message) and history.is_answer(replied, me) \
                     and not isinstance(message.channel, discord.Thread):
-                turns = await history.reply_chain(replied, me, self.settings.history_turns)
+                turns = await history.reply_chain(replied, me, self.settings.history_turns,
+                                                  self.conversations.floor(message.channel.id))
                 return self.conversations.restored(message.channel.id, turns)
         return await self._channel_conversation(message.channel, message)
 
@@ -351,12 +349,11 @@ class NewsBot(discord.Client):
         conversation = self.conversations.in_thread(channel_id)
         if conversation is not None or me is None:
             return conversation
-        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
-            turns = await history.thread_turns(channel, me, before, self.settings.history_turns)
-            return self.conversations.open_thread(channel.id, turns)
-        if isinstance(channel, discord.DMChannel):
-            turns = await history.thread_turns(channel, me, before, self.settings.history_turns)
-            return self.conversations.open_thread(channel.id, turns)
+        bot_thread = isinstance(channel, discord.Thread) and channel.owner_id == me.id
+        if bot_thread or isinstance(channel, discord.DMChannel):
+            turns = await history.thread_turns(channel, me, before, self.settings.history_turns,  # type: ignore[arg-type]
+                                               self.conversations.floor(channel_id))
+            return self.conversations.open_thread(channel_id, turns)
         return None
 
     def _my_permissions(self, channel: object) -> discord.Permissions | None:

@@ -45,13 +45,16 @@ async def _referenced(message: discord.Message) -> discord.Message | None:
         return None
 
 
-async def reply_chain(answer: discord.Message, me: discord.abc.Snowflake, turns: int) -> list[Turn]:
-    """The turns that end with `answer` (a bot message), oldest first, at most `turns`."""
+async def reply_chain(answer: discord.Message, me: discord.abc.Snowflake, turns: int, floor: int = 0) -> list[Turn]:
+    """The turns that end with `answer` (a bot message), oldest first, at most `turns`.
+
+    Messages older than `floor` (a /reset) are not read.
+    """
     found: list[Turn] = []
     current: discord.Message | None = answer
-    while current is not None and is_answer(current, me) and len(found) < turns:
+    while current is not None and is_answer(current, me) and len(found) < turns and current.id > floor:
         question = await _referenced(current)
-        if question is None or question.author.id == me.id:
+        if question is None or question.author.id == me.id or question.id <= floor:
             break
         text = question_of(question, me)
         if not text:
@@ -63,11 +66,14 @@ async def reply_chain(answer: discord.Message, me: discord.abc.Snowflake, turns:
 
 
 async def thread_turns(thread: discord.Thread | discord.DMChannel, me: discord.abc.Snowflake,
-                       before: discord.Message | None, turns: int) -> list[Turn]:
-    """The turns of a thread the bot opened (its starter question first) or of a DM."""
+                       before: discord.Message | None, turns: int, floor: int = 0) -> list[Turn]:
+    """The turns of a thread the bot opened (its starter question first) or of a DM.
+
+    Messages older than `floor` (a /reset) are not read.
+    """
     pairs: list[tuple[str, list[str]]] = []
     parent = getattr(thread, "parent", None)
-    if isinstance(parent, discord.TextChannel):
+    if isinstance(parent, discord.TextChannel) and thread.id > floor:
         try:  # a thread started from a message has that message's id
             starter = await parent.fetch_message(thread.id)
         except discord.HTTPException:
@@ -80,6 +86,8 @@ async def thread_turns(thread: discord.Thread | discord.DMChannel, me: discord.a
         _log.info("Could not read a thread's history (HTTP %s)", exc.status)
         messages = []
     for message in messages:
+        if message.id <= floor:
+            continue
         if message.interaction_metadata is not None:
             continue  # a /ask answer: its question is not in the channel
         if message.author.id == me.id:

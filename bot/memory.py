@@ -47,6 +47,7 @@ class Conversations:
         self._last: _Bounded[int, Answer] = _Bounded()  # by channel or thread id
         self._last_of: _Bounded[tuple[int, int], Answer] = _Bounded()  # by (channel, user)
         self._answers: _Bounded[int, Answer] = _Bounded()  # by answer key (see NewsBot: a snowflake)
+        self._floors: _Bounded[int, int] = _Bounded()  # by channel: the /reset's snowflake
 
     def new(self, channel_id: int) -> Conversation:
         return Conversation(channel_id, deque(maxlen=self._history_turns))
@@ -93,8 +94,17 @@ class Conversations:
         """The answer a sources button points at, while it is remembered."""
         return self._answers.get(key)
 
-    def reset(self, channel_id: int) -> None:
-        """Forget the history of this channel or thread (a bot thread stays open for questions)."""
+    def floor(self, channel_id: int) -> int:
+        """Messages older than this (a snowflake) are not read back into a conversation here."""
+        return self._floors.get(channel_id, 0)
+
+    def reset(self, channel_id: int, since: int = 0) -> None:
+        """Forget the history of this channel or thread (a bot thread stays open for questions).
+
+        `since` (the /reset's snowflake) keeps a later rebuild from Discord from bringing it back.
+        """
+        if since:
+            self._floors[channel_id] = since
         self._last.pop(channel_id, None)
         for key in [k for k in self._last_of if k[0] == channel_id]:
             del self._last_of[key]

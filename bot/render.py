@@ -235,9 +235,9 @@ def embeds_from_message(embeds: list[discord.Embed]) -> list[discord.Embed]:
     """Full-source embeds rebuilt from the compact embed under an answer (after a restart)."""
     restored = []
     for embed in embeds:
-        for field in embed.fields:
-            restored.append(discord.Embed(title=truncate(field.name or "–", EMBED_TITLE_LIMIT),
-                                          description=truncate(field.value or "–", EMBED_DESCRIPTION_LIMIT),
+        for shown in embed.fields:
+            restored.append(discord.Embed(title=truncate(shown.name or "–", EMBED_TITLE_LIMIT),
+                                          description=truncate(shown.value or "–", EMBED_DESCRIPTION_LIMIT),
                                           colour=SOURCES_COLOUR))
     return restored
 

@@ -610,7 +610,7 @@ class DiscordDouble:
                 wait = bucket.take(time.monotonic())
                 if wait is not None:
                     self.over_limit += 1
-                    _log.warning("%s %s went beyond its rate-limit bucket", request.method, path)
+                    _log.warning("A request went beyond its rate-limit bucket %s", bucket.name)
                     raise _RateLimited(wait)
             try:
                 response = await handler(request)
@@ -1094,7 +1094,7 @@ def _command_errors(command: dict[str, Any]) -> dict[str, Any]:
         if kind != 1 and description:
             errors["description"] = "Context menu commands cannot have a description"
     for j, option in enumerate(command.get("options") or []):
-        for locale, name in {None: option.get("name", ""), **(option.get("name_localizations") or {})}.items():
+        for name in [option.get("name", ""), *(option.get("name_localizations") or {}).values()]:
             if (problem := _name_errors(name, 1)) is not None:
                 errors[f"options.{j}.name"] = problem
         if "max_length" in option and not 1 <= option["max_length"] <= 6000:

@@ -177,3 +177,19 @@ async def test_reply_chain_survives_a_restart(double: DiscordDouble, start_bot) 
     expected = default_text("Wer noch?", [Turn(QUESTION, FIRST)])
     await double.wait_for(lambda: shown(double, double.other_channel_id, expected), what="the follow-up")
     assert restarted.calls == [("Wer noch?", (Turn(QUESTION, FIRST),))]
+
+
+async def test_reset_is_not_undone_by_reading_the_thread_back(double: DiscordDouble, start_bot) -> None:
+    service = FakeService()
+    bot = await start_bot(service)
+    anna = double.make_user("anna")
+    thread_id = await open_thread(double, anna)
+    await bot.close()
+    restarted = FakeService()
+    await start_bot(restarted)
+    reset = await double.slash(anna, "reset", thread_id)
+    await double.wait_for(lambda: reset.original_id is not None, what="/reset")
+    assert double.messages[reset.original_id]["flags"] & EPHEMERAL
+    await double.user_message(anna, "Und danach?", thread_id, mention_bot=True)
+    await double.wait_for(lambda: shown(double, thread_id, default_text("Und danach?", ())), what="a fresh answer")
+    assert restarted.calls == [("Und danach?", ())]
