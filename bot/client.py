@@ -28,8 +28,8 @@ from .endpoints import adopt_bot_gateway
 from .i18n import Lang, Translator, lang_of, t
 from .memory import CAPACITY, Conversation, Conversations, Cooldown
 from .queue import AnswerQueue, Job, QueueFull
-from .reply import (NO_MENTIONS, Cadence, Clock, Delivery, InteractionTarget, MessageTarget, MonotonicClock,
-                    ReplyTarget, deliver)
+from .reply import (NO_MENTIONS, Cadence, Clock, Delivery, Handover, InteractionTarget, MessageTarget,
+                    MonotonicClock, ReplyTarget, deliver)
 from .service import AnswerService
 from .views import SourcesButton, sources_view
 
@@ -202,20 +202,25 @@ class NewsBot(discord.Client):
         await self._answer(job, target, conversation or self.conversations.new(channel_id), how,
                            key=interaction.id, user_id=interaction.user.id)
 
-    def _handover(self, interaction: discord.Interaction, how: Delivery) -> Callable[[str], object]:
+    def _handover(self, interaction: discord.Interaction, how: Delivery) -> Handover:
         """Before the interaction token dies: go on in a normal message, or give up and say why."""
 
         async def handover(shown: str) -> ReplyTarget | None:
             channel = interaction.channel
-            perms = self._my_permissions(channel)
+            cached = self._my_permissions(channel)
+            # Discord's own view of the channel when the cache has none (its Embed Links is
+            # always on for interactions, so it does not count for a normal message).
+            perms = cached if cached is not None else interaction.app_permissions
+            if cached is None:
+                perms = discord.Permissions(perms.value & ~discord.Permissions(embed_links=True).value)
             send = "send_messages_in_threads" if isinstance(channel, discord.Thread) else "send_messages"
-            missing = [p for p in ("view_channel", send) if perms is None or not getattr(perms, p)]
+            missing = [p for p in ("view_channel", send) if not getattr(perms, p)]
             if missing or not isinstance(channel, discord.abc.Messageable):
                 _log.warning("An answer cannot outlive its interaction here; cancelled (missing %s)", missing)
                 await self._edit_quietly(interaction, render.notice("expired", missing or ["view_channel"], how.lang))
                 return None
             reference = None
-            if perms is not None and perms.read_message_history:
+            if perms.read_message_history:
                 try:
                     original = await interaction.original_response()
                     reference = original.to_reference(fail_if_not_exists=False)
@@ -230,7 +235,7 @@ class NewsBot(discord.Client):
                 await self._edit_quietly(interaction, render.notice("expired", [send], how.lang))
                 return None
             await self._edit_quietly(interaction, t("moved", how.lang, url=message.jump_url))
-            if perms is not None and not perms.embed_links:
+            if not perms.embed_links:
                 how.embeds, how.embeds_missing = False, render.notice("no_embeds", ["embed_links"], how.lang)
             return MessageTarget(message)
 

@@ -1,8 +1,13 @@
 """Delivering a job's events to one Discord message: throttled streaming edits, then the answer.
 
 Discord rate-limits message edits, so streamed text is coalesced into at most one edit per
-interval (newest text wins, a failed intermediate edit is simply superseded), while the final
-answer is retried until it lands: a 429 storm may delay it but must not lose it.
+interval (newest text wins, a failed intermediate edit is simply superseded), queue positions
+share one cadence across all messages, and the final answer is retried until it lands: a 429
+storm may delay it but must not lose it.
+
+An interaction's response can only be edited for 15 minutes. Its target names a handover time
+(on an injectable clock); when the job is still going then, the answer moves to a normal
+message, or the job is given up when nothing can be posted.
 """
 
 from __future__ import annotations

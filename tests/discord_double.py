@@ -705,8 +705,6 @@ class DiscordDouble:
         user = next((u for u in self._users.values() if u["id"] == str(data.get("recipient_id"))), None)
         if user is None:
             raise HTTPError(400, 50035, "Invalid Form Body", {"recipient_id": "Unknown user"})
-        if user["id"] in self.dms_closed:
-            raise HTTPError(403, 50007, "Cannot send messages to this user")
         return _json(self.channels[self.dm_channel(user)])
 
     def _interaction(self, request: web.Request) -> Interaction:
@@ -799,6 +797,8 @@ class DiscordDouble:
         channel_id = int(channel["id"])
         data = await self._body(request)
         reference = data.get("message_reference")
+        if channel["type"] == 1 and channel["recipients"][0]["id"] in self.dms_closed:
+            raise HTTPError(403, 50007, "Cannot send messages to this user")
         self._require(channel_id, "send_messages_in_threads" if self._is_thread(channel_id) else "send_messages",
                       *(["read_message_history"] if reference is not None else []))
         data = self._without_embeds_unless_allowed(channel_id, data)
