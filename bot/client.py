@@ -35,6 +35,11 @@ from .views import SourcesButton, sources_view
 
 _log = logging.getLogger(__name__)
 
+
+def _describe(exc: BaseException) -> str:
+    """An error for the log, without URLs (webhook URLs carry interaction tokens)."""
+    return f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+
 THREAD_ARCHIVE_MINUTES = 1440  # Discord allows 60, 1440, 4320 or 10080
 MAX_LENGTH_LIMIT = 6000  # the most Discord allows for a string option's max_length
 THREAD_PERMISSIONS = ("create_public_threads", "send_messages_in_threads")
@@ -325,9 +330,11 @@ class NewsBot(discord.Client):
                        embeds_missing="" if plan.embeds else render.notice("no_embeds", ["embed_links"], lang))
         try:
             target, conversation = await self._open_reply(message, question, conversation, plan, how)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, aiohttp.ClientError, OSError, RuntimeError) as exc:
             self.queue.cancel(job)
-            _log.warning("Could not reply to a message: Discord answered HTTP %s", exc.status)
+            if isinstance(exc, RuntimeError) and not self.is_closed():
+                raise
+            _log.warning("Could not reply to a message: %s", _describe(exc))
             return
         await self._answer(job, target, conversation, how, key=message.id, user_id=message.author.id)
 
@@ -483,8 +490,13 @@ class NewsBot(discord.Client):
         how.view = lambda answer: sources_view(key, how.lang)
         try:
             answer, message_ids = await deliver(job, target, self.settings.discord_edit_interval_s, how)
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            _log.error("Could not deliver an answer: %s", exc)
+        except (discord.HTTPException, aiohttp.ClientError, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not self.is_closed():
+                raise
+            if self.is_closed():  # shutting down with an answer in flight (aiohttp: "Session is closed")
+                _log.info("An answer in flight was dropped at shutdown")
+            else:
+                _log.error("Could not deliver an answer: %s", _describe(exc))
             return
         finally:
             self.queue.cancel(job)  # over for us either way; a no-op once answered

@@ -122,3 +122,17 @@ def test_the_default_edit_cadence_is_at_least_a_second() -> None:
     settings = Settings(_env_file=None)
     assert settings.discord_edit_interval_s >= 1.0
     assert settings.discord_queue_edit_interval_s > 0
+
+
+async def test_the_bots_own_logs_carry_no_interaction_token(double: DiscordDouble, start_bot, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    await start_bot(FakeService(token_delay_s=0.02))
+    ask = await double.slash(double.make_user("anna"), "ask", frage=QUESTION)
+    double.storm(12, route=ask.token)  # retries and skipped edits get logged
+    await double.wait_for(lambda: final(double, ask.original_id) == default_text(QUESTION, ()), timeout=30,
+                          what="the answer")
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith(("bot", "discord_double"))]
+    assert any("429" in m for m in ours)
+    assert not any(ask.token in m or double.token in m for m in ours)
