@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -172,8 +172,8 @@ class NewsBot(discord.Client):
         lang = lang_of(interaction.locale)
         if await self._refused(interaction, lang):
             return
-        conversation = await self._channel_conversation(interaction.channel, None)
-        await self._ask_interaction(interaction, question, conversation, lang, received)
+        await self._ask_interaction(interaction, question, lambda: self._channel_conversation(interaction.channel, None),
+                                    lang, received)
 
     async def ask_about(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command: the target message is the question, whatever intents the bot has."""
@@ -186,24 +186,28 @@ class NewsBot(discord.Client):
         if not question or (me is not None and message.author.id == me.id):
             await interaction.response.send_message(t("no_text", lang), ephemeral=True)
             return
-        conversation = await self._message_conversation(message)
-        await self._ask_interaction(interaction, question, conversation, lang, received)
+        await self._ask_interaction(interaction, question, lambda: self._message_conversation(message), lang, received)
 
     async def _ask_interaction(self, interaction: discord.Interaction, question: str,
-                               conversation: Conversation | None, lang: Lang, received: float) -> None:
+                               find_conversation: Callable[[], Awaitable[Conversation | None]], lang: Lang,
+                               received: float) -> None:
         channel_id = interaction.channel_id or 0
-        job = self._submit(interaction.user.id, question, conversation, lang)
-        if isinstance(job, str):
-            await interaction.response.send_message(job, ephemeral=True)
+        refusal = self._refusal(interaction.user.id, lang)
+        if refusal is not None:  # private, and before anything is acknowledged
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         try:  # acknowledge first: Discord drops interactions not answered within 3 s
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
-            self.queue.cancel(job)
             _log.warning("Could not acknowledge a command: Discord answered HTTP %s", exc.status)
             return
+        conversation = await find_conversation()  # may read Discord's history: after the ack
         how = Delivery(lang=lang, cadence=self.cadence, clock=self.clock)
         target = InteractionTarget(interaction, received, self._handover(interaction, how))
+        job = self._submit(interaction.user.id, question, conversation, lang)
+        if isinstance(job, str):  # the queue filled up meanwhile
+            await target.fail(job)
+            return
         await self._answer(job, target, conversation or self.conversations.new(channel_id), how,
                            key=interaction.id, user_id=interaction.user.id)
 
@@ -473,11 +477,20 @@ class NewsBot(discord.Client):
             return bool({channel_id, getattr(channel, "parent_id", None)} & set(channels))
         return True
 
-    def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de") -> Job | str:
-        """Queue a question, or return why not (cooldown, queue full) as the text to show."""
+    def _refusal(self, user_id: int, lang: Lang = "de") -> str | None:
+        """Why a question would not be queued now (cooldown, queue full), or None."""
         wait = self.cooldown.remaining(user_id)
         if wait > 0:
             return render.cooldown_text(wait, lang)
+        if self.queue.waiting >= self.settings.discord_queue_size:
+            return t("busy", lang)
+        return None
+
+    def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de") -> Job | str:
+        """Queue a question, or return why not (cooldown, queue full) as the text to show."""
+        refusal = self._refusal(user_id, lang)
+        if refusal is not None:
+            return refusal
         try:
             job = self.queue.submit(question, self.conversations.history(conversation), user_id)
         except QueueFull:
