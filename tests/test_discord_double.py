@@ -77,3 +77,19 @@ async def test_op9_not_resumable_identifies_again_on_the_first_url(double: Disco
     assert double.gateway_paths[-1] == ("/gateway", "identify") and double.resumes == 0
     await double.user_message(double.make_user("anna"), QUESTION, mention_bot=True)
     await double.wait_for(lambda: len(service.calls) == 1, what="answering on the new session")
+
+
+@pytest.mark.parametrize("privileged", [False, True])
+async def test_rest_reads_strip_content_without_the_privilege(double: DiscordDouble, privileged: bool) -> None:
+    double.allow_message_content = privileged
+    anna = double.make_user("anna")
+    plain = await double.user_message(anna, "Ohne Erwähnung")
+    mention = await double.user_message(anna, "Mit Erwähnung", mention_bot=True)
+    dm = await double.user_message(anna, "Im DM", double.dm_channel(anna))
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {double.token}"}) as http:
+        async with http.get(f"{double.api_base}/channels/{double.channel_id}/messages") as r:
+            seen = {m["id"]: m["content"] for m in await r.json()}
+        async with http.get(f"{double.api_base}/channels/{dm['channel_id']}/messages/{dm['id']}") as r:
+            assert (await r.json())["content"] == "Im DM"  # DMs always carry content
+    assert seen[plain["id"]] == ("Ohne Erwähnung" if privileged else "")
+    assert seen[mention["id"]].endswith("Mit Erwähnung")

@@ -110,17 +110,23 @@ async def test_without_read_message_history_it_posts_without_a_reply(double: Dis
     assert "message_reference" not in answer
 
 
-async def test_where_nothing_can_be_posted_the_model_does_no_work(double: DiscordDouble, start_bot) -> None:
+@pytest.mark.parametrize(("denied", "named"), [
+    (("send_messages", "create_public_threads"), ["„Nachrichten senden“", "„Öffentliche Threads erstellen“"]),
+    (("send_messages", "send_messages_in_threads"), ["„Nachrichten senden“", "„Nachrichten in Threads senden“"]),
+])
+async def test_where_nothing_can_be_posted_the_model_does_no_work(double: DiscordDouble, start_bot,
+                                                                  denied: tuple[str, ...], named: list[str]) -> None:
     service = FakeService()
     await start_bot(service)
     anna = double.make_user("anna")
-    await double.deny(double.channel_id, "send_messages", "create_public_threads")
-    await double.user_message(anna, QUESTION, mention_bot=True)
+    await double.deny(double.channel_id, *denied)
+    question = await double.user_message(anna, QUESTION, mention_bot=True)
     dm = double.dm_channel(anna)
     await double.wait_for(lambda: bool(texts(double, dm)), what="the DM saying why")
-    assert "„Nachrichten senden“" in texts(double, dm)[0] and "„Öffentliche Threads erstellen“" in texts(double, dm)[0]
+    assert all(name in texts(double, dm)[0] for name in named)
     assert f"<#{double.channel_id}>" in texts(double, dm)[0]
     assert texts(double, double.channel_id) == [] and service.calls == []
+    assert int(question["id"]) not in double.channels  # no (empty) thread
 
 
 async def test_thread_follow_up_without_send_messages_in_threads(double: DiscordDouble, start_bot) -> None:
