@@ -1,6 +1,8 @@
 """Fixtures for the Discord tests: the loopback double and a bot connected to it.
 
-Kept out of conftest.py (which the other suites share); Discord test modules import them.
+The bot shares the double's clock, so tests can skip ahead (interaction tokens, the queue
+cadence) without waiting. Kept out of conftest.py (which the other suites share); Discord
+test modules import them.
 """
 
 from __future__ import annotations
