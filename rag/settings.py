@@ -107,9 +107,13 @@ class Settings(BaseSettings):
     discord_channels: list[int] = Field(default_factory=list, description="Only answer in these channels (JSON list of ids; empty = everywhere)")
     discord_queue_size: int = Field(20, ge=1, description="Questions waiting for the model at most; more get a polite busy message")
     discord_cooldown_s: float = Field(5.0, ge=0, description="Seconds a user waits between questions")
-    discord_edit_interval_s: float = Field(1.0, ge=0.2, description="Seconds between edits of a streaming reply (Discord rate-limits edits)")
+    discord_edit_interval_s: float = Field(1.0, ge=0.2, description="Seconds between edits of a streaming reply (Discord allows about 5 edits per 5 s)")
+    discord_queue_edit_interval_s: float = Field(
+        0.5, ge=0.0, description="One pace across all queue-position edits (they change for every waiting question at once)"
+    )
     # Privileged intent (enable it in the developer portal first): lets plain messages in the
-    # bot's threads continue a conversation; without it only mentions and pinging replies do.
+    # bot's threads continue a conversation; without it mentions, pinging replies, /ask in the
+    # thread and the "Frage an newsbot" message command do.
     discord_message_content: bool = Field(
         False, description="Let plain messages in the bot's threads continue a conversation (needs the privileged Message Content Intent)"
     )

@@ -1,7 +1,8 @@
-"""What the bot remembers between messages: conversations, last answers and cooldowns.
+"""What the bot remembers between messages: conversations, answers and cooldowns.
 
-Kept in memory and bounded: a restart forgets conversations, which only costs a follow-up its
-history (the bot then answers it as a new question).
+Kept in memory and bounded, as a cache only: after a restart the bot rebuilds a conversation
+from Discord itself (the reply chain, the thread's messages; see bot.discord.history), and a sources
+button finds its answer's sources on the message it sits on.
 """
 
 from __future__ import annotations
@@ -44,12 +45,22 @@ class Conversations:
         self._threads: _Bounded[int, Conversation] = _Bounded()  # by thread id
         self._messages: _Bounded[int, Conversation] = _Bounded()  # by answer message id
         self._last: _Bounded[int, Answer] = _Bounded()  # by channel or thread id
+        self._last_of: _Bounded[tuple[int, int], Answer] = _Bounded()  # by (channel, user)
+        self._answers: _Bounded[int, Answer] = _Bounded()  # by answer key (see NewsBot: a snowflake)
+        self._floors: _Bounded[int, int] = _Bounded()  # by channel: the /reset's snowflake
 
     def new(self, channel_id: int) -> Conversation:
         return Conversation(channel_id, deque(maxlen=self._history_turns))
 
-    def open_thread(self, thread_id: int) -> Conversation:
+    def open_thread(self, thread_id: int, turns: Iterable[Turn] = ()) -> Conversation:
         conversation = self._threads[thread_id] = self.new(thread_id)
+        conversation.turns.extend(turns)
+        return conversation
+
+    def restored(self, channel_id: int, turns: Iterable[Turn]) -> Conversation:
+        """A conversation rebuilt from Discord (a reply chain) after a restart."""
+        conversation = self.new(channel_id)
+        conversation.turns.extend(turns)
         return conversation
 
     def in_thread(self, thread_id: int) -> Conversation | None:
@@ -61,20 +72,42 @@ class Conversations:
     def history(self, conversation: Conversation | None) -> tuple[Turn, ...]:
         return tuple(conversation.turns) if conversation else ()
 
-    def remember(self, conversation: Conversation, question: str, answer: Answer, message_ids: Iterable[int]) -> None:
-        """Record a finished answer: its turn, the messages a reply may point at, /quellen."""
+    def remember(self, conversation: Conversation, question: str, answer: Answer, message_ids: Iterable[int],
+                 user_id: int = 0, key: int | None = None) -> None:
+        """Record a finished answer: its turn, the messages a reply may point at, its sources."""
         if self._history_turns:
             conversation.turns.append(Turn(answer.standalone_question or question, answer.text))
         for message_id in message_ids:
             self._messages[message_id] = conversation
         self._last[conversation.channel_id] = answer
+        self._last_of[(conversation.channel_id, user_id)] = answer
+        if key is not None:
+            self._answers[key] = answer
 
-    def last_answer(self, channel_id: int) -> Answer | None:
+    def last_answer(self, channel_id: int, user_id: int | None = None) -> Answer | None:
+        """The user's last answer here (what /quellen shows), else the channel's last one."""
+        if user_id is not None and (channel_id, user_id) in self._last_of:
+            return self._last_of[(channel_id, user_id)]
         return self._last.get(channel_id)
 
-    def reset(self, channel_id: int) -> None:
-        """Forget the history of this channel or thread (a bot thread stays open for questions)."""
+    def answer(self, key: int) -> Answer | None:
+        """The answer a sources button points at, while it is remembered."""
+        return self._answers.get(key)
+
+    def floor(self, channel_id: int) -> int:
+        """Messages older than this (a snowflake) are not read back into a conversation here."""
+        return self._floors.get(channel_id, 0)
+
+    def reset(self, channel_id: int, since: int = 0) -> None:
+        """Forget the history of this channel or thread (a bot thread stays open for questions).
+
+        `since` (the /reset's snowflake) keeps a later rebuild from Discord from bringing it back.
+        """
+        if since:
+            self._floors[channel_id] = since
         self._last.pop(channel_id, None)
+        for key in [k for k in self._last_of if k[0] == channel_id]:
+            del self._last_of[key]
         thread = self.in_thread(channel_id)
         if thread is not None:
             thread.turns.clear()

@@ -16,6 +16,8 @@ from discord.utils import escape_markdown, escape_mentions
 
 from rag.answer import Answer, Citation
 
+from .i18n import Lang, t
+
 # Discord's documented limits (https://discord.com/developers/docs/resources/message).
 MESSAGE_LIMIT = 2000
 EMBEDS_PER_MESSAGE = 10
@@ -31,32 +33,29 @@ THREAD_NAME_LIMIT = 100
 QUOTE_PREVIEW_CHARS = 300  # per source in the compact embed under an answer
 SOURCES_COLOUR = discord.Colour.blue()
 
-# --- phrases shown to Discord users (German, like the articles) -------------------------------
+# --- phrases shown to Discord users (German by default, like the articles; see i18n) ----------
 
-WORKING = "🔎 Ich suche in den Artikeln …"
-PLACEHOLDER = "⏳ Einen Moment …"
-BUSY = ("Gerade sind sehr viele Fragen offen – bitte versuch es in ein paar Minuten noch einmal. "
-        "Danke für deine Geduld! 🙏")
-NOT_ALLOWED = "Hier bin ich nicht freigeschaltet."
-NO_SOURCES = "Hier gibt es noch keine Antwort mit Quellen. Stell zuerst eine Frage mit `/ask`."
-RESET = "Verlauf vergessen – die nächste Frage beginnt ein neues Gespräch."
-FAILED = "Entschuldigung, beim Beantworten ist ein Fehler aufgetreten. Bitte versuch es später noch einmal."
-EMPTY_ANSWER = "Dazu habe ich leider keine Antwort gefunden."
+WORKING = t("working")
+PLACEHOLDER = t("placeholder")
+BUSY = t("busy")
+NOT_ALLOWED = t("not_allowed")
+NO_SOURCES = t("no_sources")
+RESET = t("reset")
+FAILED = t("failed")
+EMPTY_ANSWER = t("empty_answer")
 
 
-def queue_text(position: int) -> str:
+def queue_text(position: int, lang: Lang = "de") -> str:
     """Shown while a question waits; position 1 means it is next."""
-    ahead = "1 Frage" if position == 1 else f"{position} Fragen"
-    return f"⏳ Deine Frage ist in der Warteschlange: Platz {position} ({ahead} vor dir)."
+    return t("queue_one", lang) if position == 1 else t("queue_many", lang, n=position)
 
 
-def cooldown_text(seconds: float) -> str:
-    return f"Bitte warte noch {max(1, math.ceil(seconds))} s bis zur nächsten Frage."
+def cooldown_text(seconds: float, lang: Lang = "de") -> str:
+    return t("cooldown", lang, s=max(1, math.ceil(seconds)))
 
 
-def help_text(bot_mention: str) -> str:
-    return (f"Frag mich etwas zu den Nachrichtenartikeln, z. B. `{bot_mention} Worum ging es beim "
-            "Gipfel in Alaska?` oder mit `/ask`.")
+def help_text(bot_mention: str, lang: Lang = "de") -> str:
+    return t("help", lang, mention=bot_mention)
 
 
 def thread_name(question: str) -> str:
@@ -126,11 +125,11 @@ def _best_cut(text: str, limit: int) -> int:
     return limit
 
 
-def preview(streamed: str) -> str:
+def preview(streamed: str, lang: Lang = "de") -> str:
     """The answer so far, while it streams; always within one message."""
     text = escape_mentions(streamed.strip())
     if not text:
-        return WORKING
+        return t("working", lang)
     return truncate(text, MESSAGE_LIMIT - 2) + " ▌"
 
 
@@ -142,14 +141,37 @@ class MessagePart:
     embeds: list[discord.Embed] = field(default_factory=list)
 
 
-def answer_messages(answer: Answer) -> list[MessagePart]:
-    """The final answer as one or more messages; the source embed goes under the last one."""
-    text = answer.text.strip() or (FAILED if answer.error else EMPTY_ANSWER)
+def answer_messages(answer: Answer, lang: Lang = "de", *, embeds: bool = True,
+                    embeds_missing: str = "") -> list[MessagePart]:
+    """The final answer as one or more messages; the source embed goes under the last one.
+
+    Without `embeds` (a channel where the bot lacks Embed Links) the sources follow as text
+    messages, headed by `embeds_missing` (which says why).
+    """
+    text = answer.text.strip() or (t("failed", lang) if answer.error else t("empty_answer", lang))
     parts = [MessagePart(part) for part in split_message(escape_mentions(text))]
-    embed = sources_embed(answer)
-    if embed is not None:
-        parts[-1].embeds.append(embed)
+    if embeds:
+        embed = sources_embed(answer, lang=lang)
+        if embed is not None:
+            parts[-1].embeds.append(embed)
+    elif answer.citations:
+        listing = sources_text(answer, lang)
+        if embeds_missing:
+            listing = embeds_missing + "\n" + listing
+        parts.extend(MessagePart(part) for part in split_message(listing))
     return parts
+
+
+def sources_text(answer: Answer, lang: Lang = "de") -> str:
+    """The compact sources as plain Markdown, for channels where embeds would be dropped."""
+    lines = [f"**{t('sources', lang)}**"]
+    for first, group in _by_source(answer.citations):
+        date = escape_article_text(first.date.strip())
+        lines.append(f"{_markers(group)} {_title(first)}" + (f" – {date}" if date else ""))
+        quote = truncate(escape_article_text(" ".join(first.quote.split())), QUOTE_PREVIEW_CHARS)
+        if quote:
+            lines.append(blockquote(quote))
+    return escape_mentions("\n".join(lines))
 
 
 def _by_source(citations: Iterable[Citation]) -> list[tuple[Citation, list[Citation]]]:
@@ -168,7 +190,7 @@ def _title(citation: Citation) -> str:
     return escape_article_text(citation.title.strip() or citation.source)
 
 
-def sources_embed(answer: Answer, footer: str | None = None) -> discord.Embed | None:
+def sources_embed(answer: Answer, footer: str | None = None, lang: Lang = "de") -> discord.Embed | None:
     """A compact embed under an answer: one field per cited article with a short quote."""
     groups = _by_source(answer.citations)[:EMBED_FIELDS_LIMIT]
     if not groups:
@@ -176,7 +198,7 @@ def sources_embed(answer: Answer, footer: str | None = None) -> discord.Embed | 
     footer = truncate(footer if footer is not None else answer.model, FOOTER_LIMIT)
     quote_chars = QUOTE_PREVIEW_CHARS
     while True:
-        embed = discord.Embed(title="Quellen", colour=SOURCES_COLOUR)
+        embed = discord.Embed(title=t("sources", lang), colour=SOURCES_COLOUR)
         for first, group in groups:
             name = truncate(f"{_markers(group)} {_title(first)}", FIELD_NAME_LIMIT)
             quote = truncate(escape_article_text(" ".join(first.quote.split())), quote_chars)
@@ -207,6 +229,24 @@ def source_embeds(answer: Answer) -> list[discord.Embed]:
         embed.set_footer(text=truncate(escape_mentions(footer), EMBED_TITLE_LIMIT))  # footers show no Markdown
         embeds.append(embed)
     return embeds
+
+
+def embeds_from_message(embeds: list[discord.Embed]) -> list[discord.Embed]:
+    """Full-source embeds rebuilt from the compact embed under an answer (after a restart)."""
+    restored = []
+    for embed in embeds:
+        for shown in embed.fields:
+            restored.append(discord.Embed(title=truncate(shown.name or "–", EMBED_TITLE_LIMIT),
+                                          description=truncate(shown.value or "–", EMBED_DESCRIPTION_LIMIT),
+                                          colour=SOURCES_COLOUR))
+    return restored
+
+
+def notice(key: str, missing: list[str], lang: Lang = "de", **values: object) -> str:
+    """A short message naming the permissions the bot lacks."""
+    from .i18n import permission_names
+
+    return t(key, lang, missing=permission_names(missing, lang), **values)
 
 
 def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:

@@ -1,6 +1,8 @@
 """Fixtures for the Discord tests: the loopback double and a bot connected to it.
 
-Kept out of conftest.py (which the other suites share); Discord test modules import them.
+The bot shares the double's clock, so tests can skip ahead (interaction tokens, the queue
+cadence) without waiting. Kept out of conftest.py (which the other suites share); Discord
+test modules import them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def bot_settings(double: DiscordDouble, **overrides: object) -> Settings:
     """Settings for a bot talking to the double; nothing is read from .env."""
     values: dict[str, object] = dict(
         discord_token=double.token, discord_api_base=double.api_base, discord_edit_interval_s=0.2,
-        discord_cooldown_s=0.0, discord_queue_size=20, history_turns=4,
+        discord_cooldown_s=0.0, discord_queue_size=20, history_turns=4, discord_queue_edit_interval_s=0.05,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -32,7 +34,8 @@ def bot_settings(double: DiscordDouble, **overrides: object) -> Settings:
 @pytest.fixture
 async def double() -> AsyncIterator[DiscordDouble]:
     # Edits closer than 0.15 s get a 429 (and count as violations); the bot edits every 0.2 s.
-    double = await DiscordDouble(min_edit_interval_s=0.15).start()
+    # Rate-limit buckets run five times faster than Discord's 5 requests per 5 s.
+    double = await DiscordDouble(min_edit_interval_s=0.15, bucket_limit=5, bucket_window_s=1.0).start()
     yield double
     await double.close()
 
@@ -46,7 +49,7 @@ async def start_bot(double: DiscordDouble) -> AsyncIterator[StartBot]:
         async def start(service: object, **overrides: object) -> NewsBot:
             settings = bot_settings(double, **overrides)
             stack.enter_context(discord_api(settings.discord_api_base, settings.discord_gateway_url))
-            bot = NewsBot(settings, lambda: service, guild_ready_timeout=0.05)
+            bot = NewsBot(settings, lambda: service, guild_ready_timeout=0.05, clock=double.clock)
             task = asyncio.create_task(bot.start(double.token))
             running.append((bot, task))
             ready = asyncio.create_task(bot.wait_until_ready())

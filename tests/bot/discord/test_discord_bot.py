@@ -40,7 +40,7 @@ def no_violations(double: DiscordDouble):
 async def test_ask_streams_then_answers_with_source_embed(double: DiscordDouble, start_bot) -> None:
     service = FakeService(token_delay_s=0.06)
     await start_bot(service)
-    assert {c["name"] for c in double.commands} == {"ask", "quellen", "reset"}
+    assert {c["name"] for c in double.commands} == {"ask", "quellen", "reset", "Frage an newsbot"}
     assert [o["name"] for o in next(c for c in double.commands if c["name"] == "ask")["options"]] == ["frage"]
 
     ask = await double.slash(double.make_user("anna"), "ask", frage=QUESTION)
@@ -100,8 +100,15 @@ async def test_mention_opens_thread_and_follow_ups_continue_it(double: DiscordDo
     assert thread["parent_id"] == str(double.channel_id) and thread["name"] == QUESTION
     assert double.bot_messages(thread_id)[-1]["embeds"][0]["title"] == "Quellen"
 
-    # Without the message-content intent a plain message arrives empty: the bot cannot answer it.
+    # The thread's first message says how to ask a follow-up.
+    hint = double.bot_messages(thread_id)[0]["content"]
+    assert hint.startswith("ℹ️ Folgefragen") and "Frage an newsbot" in hint
+
+    # Without the message-content intent a plain message arrives empty: the bot says once why it
+    # cannot answer that (and does not guess).
     await double.user_message(anna, "Und was heißt das für die Ukraine?", thread_id)
+    await double.wait_for(lambda: any(m["content"].startswith("ℹ️ Nachrichten ohne Erwähnung")
+                                      for m in double.bot_messages(thread_id)), what="the unreadable hint")
     await double.user_message(anna, "Und danach?", thread_id, mention_bot=True)
     second = default_text("Und danach?", [Turn(QUESTION, first)])
     await double.wait_for(lambda: any(m["content"] == second for m in double.bot_messages(thread_id)), what="follow-up")
@@ -261,14 +268,15 @@ async def test_per_user_cooldown(double: DiscordDouble, start_bot) -> None:
 async def test_allow_lists_of_guilds_and_channels(double: DiscordDouble, start_bot) -> None:
     service = FakeService()
     await start_bot(service, discord_guilds=[double.guild_id], discord_channels=[double.channel_id])
+    # With a guild allow-list the commands are registered in those guilds only.
+    assert double.commands == [] and set(double.guild_commands) == {double.guild_id}
+    assert double.registered(double.other_guild_id) == []
     anna = double.make_user("anna")
-    elsewhere = await double.slash(anna, "ask", double.other_channel_id, frage="Eins?")
-    other_guild = await double.slash(anna, "ask", double.other_guild_channel_id, frage="Zwei?")
+    refused = await double.slash(anna, "ask", double.other_channel_id, frage="Eins?")
     await double.user_message(anna, "Drei?", double.other_channel_id, mention_bot=True)
-    for refused in (elsewhere, other_guild):
-        await double.wait_for(lambda r=refused: r.original_id is not None, what="the refusal")
-        assert final(double, refused.original_id) == render.NOT_ALLOWED
-        assert double.messages[refused.original_id]["flags"] & EPHEMERAL
+    await double.wait_for(lambda: refused.original_id is not None, what="the refusal")
+    assert final(double, refused.original_id) == render.NOT_ALLOWED
+    assert double.messages[refused.original_id]["flags"] & EPHEMERAL
 
     question = await double.user_message(anna, "Vier?", mention_bot=True)
     thread_id = int(question["id"])
@@ -287,7 +295,11 @@ async def test_allow_lists_of_guilds_and_channels(double: DiscordDouble, start_b
 async def test_errors_become_a_polite_message(double: DiscordDouble, start_bot, error: Exception, shown: str) -> None:
     await start_bot(FakeService(error=error))
     ask = await double.slash(double.make_user("anna"), "ask", frage=QUESTION)
-    await double.wait_for(lambda: final(double, ask.original_id) == shown, what="the error message")
+    # Errors are private: the public "thinking" response is removed, an ephemeral message explains.
+    await double.wait_for(lambda: any(final(double, i) == shown for i in ask.followup_ids), what="the error message")
+    (error_message,) = [double.messages[i] for i in ask.followup_ids]
+    assert error_message["flags"] & EPHEMERAL
+    assert ask.original_id not in double.messages
 
 
 async def test_empty_mention_gets_help(double: DiscordDouble, start_bot) -> None:

@@ -154,3 +154,73 @@ def test_cooldown_counts_from_the_accepted_question() -> None:
     assert cooldown.remaining(1) == 3.0 and cooldown.remaining(2) == 0
     now[0] += 3
     assert cooldown.remaining(1) == 0
+
+
+# --- text sources, restored sources, languages ------------------------------------------------------
+
+def test_sources_as_text_escape_article_text_and_fit() -> None:
+    answer = answer_with([citation(1, "a", "Gipfel **in** Alaska", "Trump sagte @everyone: _zehn_"),
+                          citation(2, "b", "Zweiter", "x" * 2000)])
+    parts = render.answer_messages(answer, embeds=False, embeds_missing="-# Hinweis")
+    assert all(not p.embeds and len(p.content) <= 2000 for p in parts)
+    listing = "".join(p.content for p in parts[1:])
+    assert listing.startswith("-# Hinweis\n**Quellen**\n[1] Gipfel \\*\\*in\\*\\* Alaska – 2025-08-16\n> ")
+    assert "@\u200beveryone" in listing and "\\_zehn\\_" in listing
+    assert "x" * 300 not in listing  # quotes are previews, as in the embed
+    assert render.answer_messages(answer_with([]), embeds=False)[-1].content == "Antwort [1]."
+
+
+def test_sources_are_restored_from_the_embed_under_an_answer() -> None:
+    answer = answer_with([citation(1, "a", "Erster", "Zitat eins"), citation(2, "b", "Zweiter", "Zitat zwei")])
+    embed = render.sources_embed(answer)
+    assert embed is not None
+    restored = render.embeds_from_message([embed])
+    assert [e.title for e in restored] == ["[1] Erster", "[2] Zweiter"]
+    assert "Zitat zwei" in (restored[1].description or "")
+    for e in restored:
+        check_embed_limits(e)
+    assert render.embeds_from_message([]) == []
+
+
+def test_languages() -> None:
+    import discord
+
+    from bot.discord.i18n import COMMAND_TEXTS, TEXTS, lang_of, permission_names, t
+
+    assert [lang_of(x) for x in (None, "de", discord.Locale.german, "en-US", discord.Locale.french)] == \
+        ["de", "de", "de", "en", "en"]
+    assert all(set(v) == {"de", "en"} and all(v.values()) for v in [*TEXTS.values(), *COMMAND_TEXTS.values()])
+    assert render.queue_text(2, "en") == "⏳ Your question is in the queue: place 2 (2 questions ahead of you)."
+    assert render.queue_text(1) == "⏳ Deine Frage ist in der Warteschlange: Platz 1 (1 Frage vor dir)."
+    assert t("sources", "en") == "Sources" and render.preview("", "en") == t("working", "en")
+    assert permission_names(["embed_links", "send_messages"], "de") == "„Links einbetten“, „Nachrichten senden“"
+    embed = render.sources_embed(answer_with([citation(1, "a")]), lang="en")
+    assert embed is not None and embed.title == "Sources"
+
+
+async def test_translator_localises_command_texts_for_german_and_english_only() -> None:
+    import discord
+    from discord import app_commands
+
+    from bot.discord.i18n import Translator
+
+    translator = Translator()
+    context = app_commands.TranslationContext(app_commands.TranslationContextLocation.command_name, None)
+    name = app_commands.locale_str("quellen")
+    assert await translator.translate(name, discord.Locale.german, context) == "quellen"
+    assert await translator.translate(name, discord.Locale.british_english, context) == "sources"
+    assert await translator.translate(name, discord.Locale.french, context) is None
+    assert await translator.translate(app_commands.locale_str("unbekannt"), discord.Locale.german, context) is None
+
+
+def test_reset_keeps_a_floor_for_conversations_read_back() -> None:
+    conversations = Conversations(history_turns=2)
+    assert conversations.floor(10) == 0
+    conversations.reset(10, since=12345)
+    assert conversations.floor(10) == 12345 and conversations.floor(11) == 0
+    user_answer, other = answer_with([], "mine"), answer_with([], "theirs")
+    conversation = conversations.new(10)
+    conversations.remember(conversation, "F", user_answer, [1], user_id=7, key=99)
+    conversations.remember(conversation, "G", other, [2], user_id=8, key=100)
+    assert conversations.last_answer(10, 7) is user_answer and conversations.last_answer(10, 9) is other
+    assert conversations.answer(99) is user_answer and conversations.answer(1) is None
