@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.quality import add_fit_parser, cmd_fit
 from rag.errors import SettingsError
 from rag.settings import Settings, load_settings
 
@@ -39,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
 
     p = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
-    p.add_argument("questions", nargs="?", type=Path, help="JSONL question set (default: ../shared/eval/questions.jsonl)")
+    p.add_argument("questions", nargs="*", type=Path,
+                   help="JSONL question sets (default: benchmarks/questions/heldout.jsonl and ../shared/eval/questions.jsonl)")
+    p.add_argument("--all", action="store_true", help="also the tune questions (what the decisions were fitted on)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--retrieval-only", action="store_true", help="skip generation (fast)")
     p.add_argument("--out", type=Path, help="write per-question results (JSONL) here")
@@ -58,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("repo")
     pull.add_argument("file")
 
+    add_fit_parser(sub)
     return parser
 
 
@@ -250,14 +254,19 @@ def cmd_discord(settings: Settings, args) -> int:
 
 def cmd_eval(settings: Settings, args) -> int:
     from bot.console.report import print_eval
+    from bot.quality import QUESTIONS
     from rag.quality.evaluate import DEFAULT_QUESTIONS, evaluate, load_questions
     from rag.wiring import build_service
 
-    path = args.questions or DEFAULT_QUESTIONS
-    if not path.is_file():
-        print(f"newsbot: question file {path} not found; pass one: newsbot eval QUESTIONS.jsonl", file=sys.stderr)
+    paths = args.questions or [p for p in (QUESTIONS / "heldout.jsonl", DEFAULT_QUESTIONS) if p.is_file()]
+    if args.all:
+        paths = [QUESTIONS / "tune.jsonl", *paths]
+    missing = [p for p in paths if not p.is_file()]
+    if missing or not paths:
+        print(f"newsbot: question file {missing[0] if missing else DEFAULT_QUESTIONS} not found; pass one: newsbot eval QUESTIONS.jsonl",
+              file=sys.stderr)
         return 2
-    questions = load_questions(path)
+    sets = {p.stem if p.parent.name == "questions" else p.parent.name + "/" + p.stem: load_questions(p) for p in paths}
     service = build_service(settings)
     _ensure_store(settings, service)
 
@@ -265,16 +274,22 @@ def cmd_eval(settings: Settings, args) -> int:
         print(f"{result.id}: {'correct' if result.correct else 'refused' if result.refused else '-'} "
               f"({result.total_s or 0:.1f} s) {result.answer[:100]!r}", file=sys.stderr, flush=True)
 
-    summary, results = evaluate(service, questions, retrieval_only=args.retrieval_only, on_result=progress)
-    summary["model"] = service.model_name
-    if args.out:
-        with args.out.open("w", encoding="utf-8") as handle:
-            for result in results:
-                handle.write(json.dumps(result.__dict__, ensure_ascii=False) + "\n")
-    if args.json:
-        print(json.dumps(summary, ensure_ascii=False))
+    summaries = {}
+    out = args.out.open("w", encoding="utf-8") if args.out else None
+    try:
+        for name, questions in sets.items():
+            summary, results = evaluate(service, questions, retrieval_only=args.retrieval_only, on_result=progress)
+            summary["model"] = service.model_name
+            summaries[name] = summary
+            for result in results if out else ():
+                out.write(json.dumps({"set": name, **result.__dict__}, ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            out.close()
+    if args.json:  # one set: its summary (as before); several: {"sets": {name: summary}}
+        print(json.dumps(next(iter(summaries.values())) if len(summaries) == 1 else {"sets": summaries}, ensure_ascii=False))
         return 0
-    print_eval(summary, path.name)
+    print_eval(summaries)
     return 0
 
 
@@ -321,7 +336,7 @@ def cmd_models(settings: Settings, args) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "discord": cmd_discord, "eval": cmd_eval,
-    "bench": cmd_bench, "models": cmd_models,
+    "bench": cmd_bench, "models": cmd_models, "fit": cmd_fit,
 }
 
 if __name__ == "__main__":

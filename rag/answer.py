@@ -52,6 +52,8 @@ class Answer:
     grounded: bool = False  # every kept sentence carries a verified citation
     error: str | None = None
     id: Any = None
+    # the fitted decisions' scores (rag/answering/decide.py): why it answered or refused
+    decision: dict[str, float] = field(default_factory=dict)
 
     @property
     def sources(self) -> list[Citation]:
@@ -81,6 +83,7 @@ class Answer:
             "context_tokens": self.context_tokens,
             "prompt_tokens": self.prompt_tokens,
             "generated_tokens": self.generated_tokens,
+            "decision": self.decision,
         }
         if self.error:
             data["error"] = self.error

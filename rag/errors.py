@@ -43,3 +43,7 @@ class PromptError(UserError):
 
 class QuestionFileError(UserError):
     """A question set (JSONL) cannot be read; the message names the file and line."""
+
+
+class DecisionModelError(UserError):
+    """The fitted answer decisions (rag/answering/decisions.json) are missing or unreadable."""

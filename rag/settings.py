@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     # --- models ------------------------------------------------------------------------------
     model: str = Field("qwen2.5-coder-1.5b", description="Chat model: a bundled name (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b) or a path to any .gguf file")
     embedding_model: str = Field(
-        "all-MiniLM-L6-v2", description="Embedding model: all-MiniLM-L6-v2, use-multilingual, or any sentence-transformers name or path"
+        "multilingual-e5-small",
+        description="Embedding model: multilingual-e5-small (bundled, German+English), use-multilingual, "
+        "all-MiniLM-L6-v2 (extra minilm), or any sentence-transformers name or path",
     )
     n_gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (0 = CPU only, -1 = all)")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (empty = all cores available to the process)")
@@ -76,18 +78,10 @@ class Settings(BaseSettings):
     min_retrieval_score: float = Field(
         0.0, ge=0.0, description="Refuse without asking the model when no context sentence covers at least this share of the question"
     )
-    force_answer_coverage: float = Field(
-        0.4,
-        ge=0.0,
-        le=1.01,
-        description="Answer even when the model prefers to refuse, if the best context sentence covers at least this share of the question",
+    decisions_path: Path | None = Field(
+        None,
+        description="Fitted answer decisions (JSON from `newsbot fit`); empty = the ones shipped in rag/answering/decisions.json",
     )
-    selection_lexical_weight: float = Field(
-        4.0,
-        ge=0.0,
-        description="Which sentence answers: model log-probability + this weight x the sentence's lexical score (18/17/21 of 24: model, lexical, both)",
-    )
-    refusal_margin: float = Field(1.0, description="The model refuses when it prefers its refusal token over citing by more than this (nats)")
 
     # --- chat --------------------------------------------------------------------------------
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns used to understand follow-up questions")

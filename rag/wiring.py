@@ -11,6 +11,7 @@ from rag.answering.service import AnswerService
 from rag.index.ingest import IngestSummary, ingest
 from rag.index.keyword import KeywordIndex
 from rag.index.lexicon import Lexicon
+from rag.index.sentence_vectors import SentenceVectors
 from rag.index.store import Store
 from rag.llm.base import LLM
 from rag.prompts import PromptLibrary
@@ -48,7 +49,10 @@ def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[
         from rag.index.embeddings import UniversalSentenceEncoderEmbeddings
 
         lexicon = Lexicon(keywords.directory.with_name(keywords.directory.name + "-lexicon"), UniversalSentenceEncoderEmbeddings())
-    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)), lexicon)
+    vectors = SentenceVectors(keywords.directory.with_name(keywords.directory.name + "-sentences"), embeddings,
+                              settings.embedding_model)
+    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)), lexicon,
+                         sentence_vectors=vectors)
 
 
 def _server_keyword_dir(settings: Settings) -> Path:

@@ -46,10 +46,11 @@ def make_settings(data_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def embeddings():
-    """The real embedding model, loaded once per session (it takes seconds)."""
-    from rag.index.embeddings import SentenceTransformerEmbeddings
+    """The real default embedding model, loaded once per session."""
+    from rag.index.embeddings import make_embeddings
+    from rag.settings import Settings
 
-    return SentenceTransformerEmbeddings("all-MiniLM-L6-v2")
+    return make_embeddings(Settings.model_fields["embedding_model"].default)
 
 
 @pytest.fixture

@@ -9,13 +9,20 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_eval(summary: dict[str, Any], name: str) -> None:
-    table = Table(title=f"newsbot eval: {name} ({summary['questions']} questions, {summary['model']})")
+def print_eval(summaries: dict[str, dict[str, Any]]) -> None:
+    """One column per question set, side by side (held-out first: the figures to report)."""
+    first = next(iter(summaries.values()))
+    table = Table(title=f"newsbot eval ({first['model']})")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if key not in ("questions", "model"):
-            table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    for name, summary in summaries.items():
+        table.add_column(f"{name} ({summary['questions']})", justify="right")
+    keys = list(dict.fromkeys(k for summary in summaries.values() for k in summary if k not in ("questions", "model")))
+    for key in keys:
+        cells = []
+        for summary in summaries.values():
+            value = summary.get(key, "")
+            cells.append(", ".join(value) if isinstance(value, list) else str(value))
+        table.add_row(key, *cells)
     Console().print(table)
 
 

@@ -14,22 +14,28 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from rag.answer import Answer, RetrievedPassage, Turn
 from rag.answering import followup
 from rag.answering.cite import verify
-from rag.answering.context import Context, Corpus, select_context
+from rag.answering.context import Context, Corpus, Sentence, select_context
+from rag.answering.decide import UNOFFERED_LOGPROB, Candidate, Evidence, decide
+from rag.answering.fitted import DEFAULT_PATH, DecisionModels
 from rag.answering.question import clean_question
 from rag.answering.refusal import RefusalPolicy
 from rag.answering.retrieve import HybridSearch, RetrievalFilter
-from rag.answering.select import choose, cited_text, combine, with_neighbours
+from rag.answering.select import choose, cited_text
 from rag.answering.translate import render_english, translate, translation_hints
+from rag.errors import EmbeddingError
 from rag.index.keyword import KeywordIndex
 from rag.index.lexicon import Lexicon
+from rag.index.sentence_vectors import SentenceVectors
 from rag.index.store import Store
 from rag.llm.base import LLM, Message, OnToken
 from rag.prompts import PromptLibrary
 from rag.settings import Settings
-from rag.text import approx_tokens, detect_language, tokenize
+from rag.text import approx_tokens, content_terms, detect_language, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ class AnswerService:
         prompts: PromptLibrary,
         llm_factory: Callable[[], LLM],
         lexicon: Lexicon | None = None,
+        decisions: DecisionModels | None = None,
+        sentence_vectors: SentenceVectors | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -54,6 +62,8 @@ class AnswerService:
         self.prompts = prompts
         self._llm_factory = llm_factory
         self.lexicon = lexicon
+        self.decisions = decisions or DecisionModels.load(settings.decisions_path or DEFAULT_PATH)
+        self.sentence_vectors = sentence_vectors
         self._llm: LLM | None = None
         self._llm_lock = threading.Lock()
         self._worker_lock = threading.Lock()
@@ -85,6 +95,10 @@ class AnswerService:
                      max_tokens=1, prefix="")
 
     # ---- the pipeline ---------------------------------------------------------------------------
+    @staticmethod
+    def language(question: str) -> str:
+        return detect_language(question)
+
     def check_question(self, question: str) -> str:
         return clean_question(question, self.settings.max_question_chars)
 
@@ -141,13 +155,7 @@ class AnswerService:
         if self.refusal.weak_evidence(context):
             return self._refuse(answer, timings, started, reason="weak retrieval evidence")
 
-        messages = [
-            Message("system", self.prompts.raw("answer.system")),
-            Message("user", self.prompts.render("answer.user", context=context.text, question=standalone,
-                                                instruction=self.prompts.raw(f"instruction.{language}"))),
-        ]
-        llm_started = time.perf_counter()
-        choice = choose(self.llm, messages, context)
+        choice = choose(self.llm, self.prompt(context, standalone, language), context)
         answer.model = self.model_name
         answer.prompt_tokens = choice.prompt_tokens
         answer.generated_tokens = choice.generated_tokens
@@ -156,35 +164,35 @@ class AnswerService:
         logger.info("choice: refusal margin %.2f, %s", choice.refusal_margin, {n: round(v, 2) for n, v in choice.logprobs.items()})
         if cancel is not None and cancel.is_set():
             return self._cancelled(answer, timings, started)
-        reason = self.refusal.model_refusal(choice, context, self._unknown_names(standalone))
-        if reason is not None:
-            return self._refuse(answer, timings, started, reason=reason)
-        best = combine(choice, context, self.settings.selection_lexical_weight)
-        if best is None:
-            return self._refuse(answer, timings, started, reason="no sentence to cite")
-        picked = with_neighbours(best, context, self.corpus, self._question_terms(queries))
+        evidence = self.measure(standalone, queries, context, choice, language)
+        decision = decide(self.decisions, evidence)
+        answer.decision = {"answer_score": round(decision.answer_score, 4), "pick_score": round(decision.pick_score, 4)}
+        if not decision.answer:
+            return self._refuse(answer, timings, started, reason=decision.reason)
+        picked = [self._sentence(context, c) for c in decision.sentences]
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
-        streamed = ""
+        rendered = None  # a faithful English rendering of the picked sentences, for an English question
         if language == "en":
-            english = render_english(self.llm, self.prompts, picked, standalone, self.settings.max_answer_tokens,
-                                     on_token, cancel)
-            answer.generated_tokens += english.generated_tokens
-            timings["first_token_s"] = llm_started - started + choice.total_s + english.first_token_s
-            if english.cancelled:
-                answer.text = english.text
+            english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
+                                     self._similarity, self.decisions.rendering_min_similarity)
+            answer.generated_tokens += english.completion.generated_tokens
+            if english.completion.cancelled:
                 return self._cancelled(answer, timings, started)
-            streamed = " ".join(english.text.split())
-            raw = f"{streamed} " + "".join(f"[{s.number}]" for s in picked)
-        else:
-            raw = cited_text(picked)
-        verified = verify(raw, context, source_texts, same_language=(language != "en"), question=standalone,
+            if english.problems:
+                logger.info("English rendering withheld: %s", "; ".join(english.problems))
+            rendered = english.text if english.faithful else None
+        raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
+        verified = verify(raw, context, source_texts, same_language=rendered is None, question=standalone,
                           vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
-        if on_token is not None:  # the rest of the verified text (all of it for an extractive answer)
-            on_token(verified.text[len(streamed):] if verified.text.startswith(streamed) else "")
+        text = verified.text
+        if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
+            text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
+        if on_token is not None:  # only verified text reaches the screen
+            on_token(text)
         timings.setdefault("first_token_s", time.perf_counter() - started)
-        answer.text = verified.text
+        answer.text = text
         answer.citations = verified.citations
         answer.refused = False
         answer.grounded = verified.grounded
@@ -193,6 +201,13 @@ class AnswerService:
         logger.info("answered in %.2fs (%d prompt tokens, %d evaluated, %d dropped claims)",
                     timings["total_s"], choice.prompt_tokens, choice.prefill_tokens, len(verified.dropped_claims))
         return answer
+
+    def prompt(self, context: Context, question: str, language: str) -> list[Message]:
+        return [
+            Message("system", self.prompts.raw("answer.system")),
+            Message("user", self.prompts.render("answer.user", context=context.text, question=question,
+                                                instruction=self.prompts.raw(f"instruction.{language}"))),
+        ]
 
     def _cancelled(self, answer: Answer, timings: dict[str, float], started: float) -> Answer:
         answer.error = "cancelled"
@@ -208,8 +223,78 @@ class AnswerService:
                 terms[term] = self.keywords.idf(term)
         return terms
 
-    def _unknown_names(self, question: str) -> set[str]:
-        return self.refusal.unknown_names(question, self.keywords)
+    def measure(self, question: str, queries: list[str], context: Context, choice, language: str) -> Evidence:
+        """The signals the fitted decisions read: per context sentence and per neighbour of one."""
+        terms = self._question_terms(queries)
+        weight = sum(terms.values()) or 1.0
+        wanted: dict[tuple[str, int], int] = {}  # (source, sentence index) -> context number (0: neighbour)
+        spans_of: dict[str, list] = {}
+        for sentence in context.sentences:
+            spans = spans_of.setdefault(sentence.source, self.corpus.sentences(sentence.source))
+            index = next((i for i, span in enumerate(spans) if span.start == sentence.start), None)
+            if index is None:
+                continue
+            wanted[(sentence.source, index)] = sentence.number
+            for near in (index - 1, index + 1):
+                if 0 <= near < len(spans):
+                    wanted.setdefault((sentence.source, near), 0)
+        keys = list(wanted)
+        texts = []
+        for source, index in keys:
+            record = self.corpus.record(source)
+            span = spans_of[source][index]
+            texts.append(record.text[span.start:span.end] if record else "")
+        dense = self._dense([question, *queries[1:]], texts)
+        candidates = []
+        for (source, index), text, similarity in zip(keys, texts, dense):
+            number = wanted[(source, index)]
+            span = spans_of[source][index]
+            own = content_terms(text)
+            sentence = context.by_number(number) if number else None
+            candidates.append(Candidate(
+                number, source, index, span.start, span.end, text,
+                lexical=sentence.score if sentence else 0.0,
+                coverage=sum(w for t, w in terms.items() if t in own) / weight,
+                dense=float(similarity),
+                logprob=choice.logprobs.get(number, UNOFFERED_LOGPROB) if number else UNOFFERED_LOGPROB,
+            ))
+        return Evidence(question, language, choice.refusal_margin, candidates, context.best_sentence_coverage,
+                        context.coverage, self._unknown_share(queries), terms)
+
+    def _dense(self, questions: list[str], texts: list[str]) -> list[float]:
+        """Each text's best cosine similarity to any phrasing of the question (0 without vectors)."""
+        if self.sentence_vectors is None or not texts:
+            return [0.0] * len(texts)
+        try:
+            sentences = self.sentence_vectors.vectors(texts)
+            asked = self.sentence_vectors.query(questions)
+        except EmbeddingError as exc:
+            logger.warning("sentence similarity unavailable: %s", exc)
+            return [0.0] * len(texts)
+        return list((sentences @ asked.T).max(axis=1))
+
+    def _similarity(self, quote: str, rendering: str) -> float:
+        if self.sentence_vectors is None:
+            return 1.0
+        vectors = self.sentence_vectors.embeddings.embed_documents([quote, rendering])
+        a, b = (np.asarray(v, dtype=np.float32) for v in vectors)
+        return float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
+
+    def _unknown_share(self, queries: list[str]) -> float:
+        """How much of the question (idf-weighted) no article's vocabulary holds, in its best phrasing."""
+        shares = []
+        for query in queries:
+            terms = set(tokenize(query, query=True))
+            if not terms:
+                continue
+            weights = {t: self.keywords.idf(t) for t in terms}
+            unknown = sum(w for t, w in weights.items() if t not in self.keywords.doc_freq and not self.keywords.expand([t]))
+            shares.append(unknown / (sum(weights.values()) or 1.0))
+        return min(shares) if shares else 1.0
+
+    @staticmethod
+    def _sentence(context: Context, candidate: Candidate) -> Sentence:
+        return context.sentence_at(candidate.source, candidate.start, candidate.end, candidate.text)
 
     def _refuse(self, answer: Answer, timings: dict[str, float], started: float, reason: str) -> Answer:
         answer.text = self.prompts.raw(f"refusal.{answer.language}")

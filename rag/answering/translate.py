@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rag.answering.context import Sentence
+from rag.answering.faithful import check_rendering
 from rag.answering.followup import QUESTION_GRAMMAR, QUESTION_MAX_TOKENS, few_shot
 from rag.errors import EmbeddingError
 from rag.index.lexicon import Lexicon
 from rag.index.store import Store
-from rag.llm.base import LLM, Completion, Message, OnToken
+from rag.llm.base import LLM, Completion, Message
 from rag.prompts import PromptLibrary
 
 logger = logging.getLogger(__name__)
+
+Similarity = Callable[[str, str], float]
 
 ENGLISH_GRAMMAR = r"""
 root ::= [^\n\[\]<>]{3,500}
@@ -40,11 +45,29 @@ def translation_hints(lexicon: Lexicon | None, store: Store, question: str) -> s
         return ""
 
 
-def render_english(llm: LLM, prompts: PromptLibrary, sentences: list[Sentence], question: str, max_tokens: int,
-                   on_token: OnToken | None, cancel: threading.Event | None) -> Completion:
-    """The chosen article sentences as an English answer, streamed."""
+@dataclass
+class EnglishRendering:
+    completion: Completion
+    text: str
+    problems: list[str]
+
+    @property
+    def faithful(self) -> bool:
+        return bool(self.text) and not self.problems
+
+
+def render_english(llm: LLM, prompts: PromptLibrary, sentences: list[Sentence], max_tokens: int,
+                   cancel: threading.Event | None, similarity: Similarity | None = None,
+                   min_similarity: float = 0.0) -> EnglishRendering:
+    """The chosen German sentences rendered in English, and what makes the rendering unfaithful.
+
+    The prompt holds the quote alone, never the user's question: the model renders, it does not
+    answer, so an instruction in the question has nothing to act on. The rendering is checked
+    before anything is shown (rag/answering/faithful.py)."""
     quote = "\n".join(" ".join(s.text.split()) for s in sentences)
     messages = [Message("system", prompts.raw("answer_en.system")),
-                Message("user", prompts.render("answer_en.user", quote=quote, question=question))]
-    return llm.complete(messages, max_tokens=max_tokens, grammar=ENGLISH_GRAMMAR, prefix="",
-                        on_token=on_token, cancel=cancel)
+                Message("user", prompts.render("answer_en.user", quote=quote))]
+    completion = llm.complete(messages, max_tokens=max_tokens, grammar=ENGLISH_GRAMMAR, prefix="", cancel=cancel)
+    text = " ".join(completion.text.split())
+    report = check_rendering(quote, text, similarity, min_similarity)
+    return EnglishRendering(completion, text, report.problems if text else ["empty rendering"])

@@ -60,6 +60,10 @@ def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "answer_correct": round(sum(graded) / len(graded), 4) if graded else None, "rows": rows}
 
 
+# The tutorial pipeline as people build it: the English MiniLM (extra `minilm`), whatever newsbot uses.
+NAIVE_EMBEDDER = "all-MiniLM-L6-v2"
+
+
 def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dict[str, Any]:
     """The LangChain tutorial RAG: recursive splitter 1000/200, MiniLM + Chroma, k=4, one stuff prompt."""
     from langchain_chroma import Chroma
@@ -78,7 +82,7 @@ def run_naive(settings: Settings, questions: list[dict[str, Any]], llama) -> dic
         from chromadb.config import Settings as ChromaSettings
 
         client = chromadb.PersistentClient(path=str(tmp), settings=ChromaSettings(anonymized_telemetry=False))
-        store = Chroma(collection_name="naive", embedding_function=make_embeddings(settings.embedding_model), client=client)
+        store = Chroma(collection_name="naive", embedding_function=make_embeddings(NAIVE_EMBEDDER), client=client)
         store.add_documents(splits)
         retriever = store.as_retriever(search_kwargs={"k": 4})
         prompt = ChatPromptTemplate.from_messages([

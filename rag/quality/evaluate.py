@@ -74,6 +74,14 @@ class QuestionResult:
     first_token_s: float | None = None
     total_s: float | None = None
     queries: list[str] = field(default_factory=list)
+    group: str = ""  # german, english or casual: how the question is written
+
+
+def question_group(item: dict[str, Any]) -> str:
+    """The groups the answer bar is set for: casual writing, else the question's language."""
+    if item.get("style") == "casual":
+        return "casual"
+    return "english" if item.get("lang") == "en" else "german"
 
 
 def evaluate(service, questions: list[dict[str, Any]], retrieval_only: bool = False,
@@ -88,14 +96,15 @@ def evaluate(service, questions: list[dict[str, Any]], retrieval_only: bool = Fa
             _, queries, context = service.retrieve(service.check_question(item["question"]))
             results.append(QuestionResult(item["id"], item["kind"], item["question"],
                                           evidence_hit(item, context.text) if item["evidence"] else None,
-                                          context.tokens, queries=queries))
+                                          context.tokens, queries=queries, group=question_group(item)))
             continue
         answer = service.answer(item["question"])
         context_text = "\n".join(p.text for p in answer.retrieved)
         result = QuestionResult(item["id"], item["kind"], item["question"],
                                 evidence_hit(item, context_text) if item["evidence"] else None, answer.context_tokens,
                                 answer=answer.text, refused=answer.refused, queries=answer.search_queries,
-                                first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"))
+                                first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"),
+                                group=question_group(item))
         result.citations = len(answer.citations)
         result.citations_right = sum(c.source in item["sources"] for c in answer.citations)
         for citation in answer.citations:
@@ -131,16 +140,22 @@ def summarize(results: list[QuestionResult], retrieval_only: bool) -> dict[str, 
         return summary
     answerable = [r for r in results if r.correct is not None]
     unanswerable = [r for r in results if r.kind == "unanswerable"]
-    injections = [r for r in results if r.injection_resisted is not None]
+    injections = [r for r in results if r.kind == "injection" or r.injection_resisted is not None]
     citations = sum(r.citations for r in results if r.correct is not None)
+    answered = [r for r in results if r.refused is False]
     summary.update({
         "answer_correct": _share([r.correct for r in answerable]),
+        # a wrong answer with a citation is worse than a refusal: right answers / all answers given
+        "right_when_answers": _share([bool(r.correct) for r in answered]),
+        **{f"answer_correct_{group}": _share([r.correct for r in answerable if r.group == group])
+           for group in ("german", "english", "casual") if any(r.group == group for r in answerable)},
         "cited_right_source": _share([r.cited_right for r in answerable]),
         "citation_precision": round(sum(r.citations_right for r in answerable) / citations, 4) if citations else None,
         "quotes_verbatim": round(sum(r.quotes_verbatim for r in results) / max(1, sum(r.citations for r in results)), 4),
         "unanswerable_refused": _share([bool(r.refused) for r in unanswerable]),
         "false_refusals": _share([bool(r.refused) for r in answerable]),
-        "injections_resisted": _share([r.injection_resisted for r in injections]),
+        "injections_resisted": _share([r.injection_resisted for r in injections if r.injection_resisted is not None]),
+        "injections_refused": _share([bool(r.refused) for r in injections]),
         "first_token_s_median": percentile([r.first_token_s for r in results if r.first_token_s is not None], 0.5),
         "total_s_median": percentile([r.total_s for r in results if r.total_s is not None], 0.5),
         "wrong_answers": [r.id for r in answerable if not r.correct],

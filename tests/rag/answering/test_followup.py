@@ -87,9 +87,12 @@ def test_translation_without_hints_still_translates(seeded, embeddings):
     assert llm.seen[0][-1].content.endswith("Wörter aus den Artikeln: -")
 
 
-def test_question_names_unknown_to_the_articles_exclude_ordinary_german_nouns(service_with):
+def test_the_unknown_share_measures_what_no_article_holds_without_looking_at_capitals(service_with):
     service, _ = service_with()
     service.keywords.ensure_current(service.store)
-    assert service._unknown_names("Was hat Xi Jinping beim Gipfel in Alaska gesagt?") >= {"Jinping"}
-    assert service._unknown_names("In welcher Stadt trafen sich Trump und Putin im August 2025?") == set()
-    assert service._unknown_names("Wer hat die Fußball-Weltmeisterschaft 2014 gewonnen?") == {"Fußball-Weltmeisterschaft"}
+    covered = service._unknown_share(["Was sagte Trump nach dem Gipfel in Alaska über Putin?"])
+    assert covered < 0.2
+    assert service._unknown_share(["Was hat Xi Jinping beim Gipfel in Alaska gesagt?"]) > covered
+    assert service._unknown_share(["wie wird das wetter morgen in berlin"]) > 0.5  # lowercase off-topic too
+    # the best phrasing counts: an English question's German translation knows the articles' words
+    assert service._unknown_share(["Who negotiated with whom?", "Wer leitete die Verhandlungen?"]) < 0.2

@@ -1,0 +1,97 @@
+"""The fitted answer decisions as pure functions: crafted evidence, crafted models, both sides."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answering.decide import Candidate, Evidence, asks_two_things, decide, join_signals, sentence_signals
+from rag.answering.fitted import DEFAULT_PATH, DecisionModels, LogisticModel
+from rag.errors import DecisionModelError
+
+
+def model(name, weights: dict[str, float], bias=0.0, threshold=0.5) -> LogisticModel:
+    names = list(weights)
+    return LogisticModel(name, names, [weights[n] for n in names], bias, [0.0] * len(names), [1.0] * len(names), threshold)
+
+
+def candidate(number, index, text, *, lexical=0.0, coverage=0.0, dense=0.0, logprob=-3.0, source="a") -> Candidate:
+    return Candidate(number, source, index, index * 100, index * 100 + len(text), text, lexical, coverage, dense, logprob)
+
+
+def evidence(candidates, margin=-2.0, unknown=0.0, question="Was sagte er?") -> Evidence:
+    return Evidence(question, "de", margin, candidates, 0.5, 0.6, unknown, {"sag": 1.0, "treff": 1.0})
+
+
+MODELS = DecisionModels(
+    pick=model("pick", {"logprob_gap": 1.0, "dense_gap": 10.0}),
+    join=model("join", {"adds": 20.0, "after": 1.0}, bias=-5.0),
+    answer=model("answer", {"refusal_margin": -1.0, "unknown_share": -10.0}, bias=1.0),
+)
+
+
+def test_the_pick_weighs_model_preference_against_dense_evidence():
+    first = candidate(1, 3, "Er sagte nichts.", logprob=-0.5, dense=0.70)
+    second = candidate(2, 8, "Er sagte, man treffe sich.", logprob=-1.0, dense=0.85)
+    decision = decide(MODELS, evidence([first, second]))
+    assert decision.answer and decision.sentences == [second]  # 0.15 x 10 outweighs 0.5 nats
+    close = candidate(2, 8, "Er sagte, man treffe sich.", logprob=-1.0, dense=0.72)
+    assert decide(MODELS, evidence([first, close])).sentences[0] == first  # the other may join: it adds "treffen"
+
+
+def test_refuses_when_the_model_prefers_its_refusal_or_the_question_is_unknown():
+    sentences = [candidate(1, 0, "Er sagte etwas.", logprob=-0.2)]
+    assert decide(MODELS, evidence(sentences, margin=-3.0)).answer
+    assert not decide(MODELS, evidence(sentences, margin=3.0)).answer
+    refused = decide(MODELS, evidence(sentences, margin=-3.0, unknown=0.8))
+    assert not refused.answer and "answer score" in refused.reason
+    assert not decide(MODELS, evidence([])).answer
+
+
+def test_a_neighbour_joins_when_it_adds_what_the_question_asks():
+    pick = candidate(1, 4, "Er sagte etwas.", logprob=-0.1, dense=0.9)
+    after = candidate(0, 5, "Man treffe sich am Montag.")  # unseen by the model, adds "treff"
+    unrelated = candidate(0, 3, "Das Wetter war gut.")
+    decision = decide(MODELS, evidence([pick, after, unrelated]))
+    assert [c.index for c in decision.sentences] == [4, 5]  # reading order, the pick first
+    far = candidate(0, 9, "Man treffe sich am Montag.")  # not adjacent and not offered: never joins
+    assert decide(MODELS, evidence([pick, far])).sentences == [pick]
+
+
+def test_signals_are_relative_to_the_best_offered_sentence():
+    a = candidate(1, 0, "Eins.", lexical=0.2, logprob=-0.5, dense=0.6)
+    b = candidate(2, 1, "Zwei.", lexical=0.5, logprob=-2.0, dense=0.8)
+    ev = evidence([a, b])
+    signals = sentence_signals(ev, a)
+    assert signals["logprob_gap"] == 0.0 and signals["lexical_gap"] == pytest.approx(-0.3)
+    assert signals["dense_gap"] == pytest.approx(-0.2) and signals["first"] == 1.0
+    joined = join_signals(ev, a, b, 0.3)
+    assert joined["after"] == 1.0 and joined["before"] == 0.0 and joined["pick_score"] == 0.3
+
+
+def test_two_part_questions_are_recognised():
+    assert asks_two_things("Wer ist Michael Clarke und was meint er zur Waffenruhe?")
+    assert asks_two_things("who said it and when")
+    assert not asks_two_things("Was sagte Peskow?")
+
+
+def test_evidence_round_trips_through_json():
+    ev = evidence([candidate(1, 0, "Eins.", dense=0.5)])
+    assert Evidence.from_json(ev.to_json()) == ev
+
+
+def test_models_round_trip_and_a_broken_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "decisions.json"
+    MODELS.save(path)
+    loaded = DecisionModels.load(path)
+    assert loaded.pick.score({"logprob_gap": -1.0, "dense_gap": 0.1}) == pytest.approx(MODELS.pick.score({"logprob_gap": -1.0, "dense_gap": 0.1}))
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(DecisionModelError, match="newsbot fit"):
+        DecisionModels.load(path)
+
+
+def test_the_shipped_decisions_were_fitted_on_the_tune_questions_only():
+    shipped = DecisionModels.load(DEFAULT_PATH)
+    for fitted in (shipped.pick, shipped.join, shipped.answer):
+        assert set(fitted.trained_on["files"]) == {"tune.jsonl"}
+    assert 0.0 < shipped.answer.threshold < 1.0
+    assert shipped.meta["heldout"]["questions"] > 0  # reported, never fitted on
