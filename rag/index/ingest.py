@@ -95,6 +95,13 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
             continue  # whatever the store has for this source stays
         if previous and previous.status == "ok" and previous.content_hash == doc.content_hash:
             summary.unchanged += 1
+            if previous.path != str(path.resolve()):  # moved: the record follows, so the old folder's sync keeps it
+                full = store.source_records([source_id]).get(source_id)
+                if full is not None:
+                    full.path = str(path.resolve())
+                    with _writing(store, source_id):
+                        store.put_source(full)
+                    wrote = True
             continue
         replacing = previous.replacing if previous and previous.status == "pending" else previous is not None
         record = SourceRecord(
