@@ -1,4 +1,4 @@
-"""`newsbot` command line: ingest, ask, chat, discord, eval, bench, models."""
+"""`newsbot` command line: ingest, feeds, sources, forget, ask, chat, discord, eval, bench, models."""
 
 from __future__ import annotations
 
@@ -24,9 +24,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add, update and remove articles in the store (incremental)")
-    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the seeds folder)")
+    p.add_argument("paths", nargs="*", help="files, folders or URLs of RSS/Atom feeds and article pages "
+                   "(default: the seeds folder)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--rebuild", action="store_true", help="start the store from scratch")
+
+    p = sub.add_parser("feeds", help="feeds that chat and discord refresh in the background")
+    fsub = p.add_subparsers(dest="feeds_command", required=True)
+    f = fsub.add_parser("add", help="register a feed and ingest it now")
+    f.add_argument("url")
+    f.add_argument("--no-fetch", action="store_true", help="only register it; the next refresh ingests it")
+    f.add_argument("--json", action="store_true")
+    f = fsub.add_parser("list", help="registered feeds with their last refresh")
+    f.add_argument("--json", action="store_true")
+    f = fsub.add_parser("remove", help="unregister a feed and delete its articles")
+    f.add_argument("url")
+    f = fsub.add_parser("new", help="web articles added since a date, or the last N (what Discord's /neu shows)")
+    f.add_argument("--since", help="YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)")
+    f.add_argument("--last", type=int, help="at most this many, newest first")
+    f.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("sources", help="list the stored sources (id, date, title, file or URL)")
+    p.add_argument("--json", action="store_true", help="one JSON list")
+
+    p = sub.add_parser("forget", help="delete one source (id, URL or file path) from the store; feeds will not bring it back")
+    p.add_argument("source")
 
     p = sub.add_parser("ask", help="answer one question (or a JSONL file of questions)")
     p.add_argument("question", nargs="?", help="the question, in German or English")
@@ -101,10 +123,12 @@ def cmd_ingest(settings: Settings, args) -> int:
     from rich.console import Console
 
     from rag.index.store import wipe
+    from rag.wiring import split_sources
 
     if args.rebuild:
         wipe(settings)
-    summary = run_ingest(settings, args.paths or [settings.seeds_dir], show_progress=not args.json)
+    paths, urls = split_sources(args.paths, settings.seeds_dir)
+    summary = run_ingest(settings, paths, show_progress=not args.json, urls=urls)
     console = Console(stderr=True)
     for error in summary.errors:
         console.print(f"[yellow]skipped:[/] {error}", highlight=False, markup=True)
@@ -113,20 +137,22 @@ def cmd_ingest(settings: Settings, args) -> int:
     else:
         print(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
               f"unchanged {summary.unchanged}; {summary.chunks} chunks in the store"
+              + (f"; {summary.merged} agency copies merged" if summary.merged else "")
               + (f"; {len(summary.errors)} file(s) skipped" if summary.errors else ""))
     return 0 if not summary.errors else 1
 
 
-def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True, store=None):
-    """Ingest with a progress bar on stderr; shared by `ingest`, `ask`, `eval`, `bench` and `discord` start-up."""
+def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True, store=None, urls=()):
+    """Ingest with a progress bar on stderr; shared by `ingest`, `feeds add`, `ask`, `eval`, `bench` and
+    `discord` start-up. `urls`: feeds and article pages, ingested after the paths."""
     from bot.console.render import ingest_progress
     from rag.wiring import ingest_paths, open_store
 
     store = store if store is not None else open_store(settings)
     if not show_progress:
-        return ingest_paths(settings, store, paths)
+        return ingest_paths(settings, store, paths, urls=urls)
     with ingest_progress(_stderr_console()) as progress:
-        return ingest_paths(settings, store, paths, progress)
+        return ingest_paths(settings, store, paths, progress, urls=urls)
 
 
 def _stderr_console():
@@ -219,7 +245,7 @@ def cmd_ask(settings: Settings, args) -> int:
 def render_sources(answer) -> str:
     from bot.console.render import sources_text
 
-    return sources_text(answer.citations)
+    return sources_text(answer.citations, answer.as_of)
 
 
 def _ensure_store(settings: Settings, service) -> None:
@@ -234,19 +260,26 @@ def _ensure_store(settings: Settings, service) -> None:
 
 def cmd_chat(settings: Settings, args) -> int:
     from bot.console.chat import run_chat
-    from rag.wiring import build_service
+    from rag.wiring import build_service, start_feed_refresh
 
-    return run_chat(settings, build_service(settings))
+    service = build_service(settings)
+    refresher = start_feed_refresh(settings, service.store)
+    try:
+        return run_chat(settings, service)
+    finally:
+        if refresher is not None:
+            refresher.stop()
 
 
 def cmd_discord(settings: Settings, args) -> int:
     from bot.discord import run_bot
-    from rag.wiring import build_service
+    from rag.wiring import build_service, start_feed_refresh
 
     def factory():
         service = build_service(settings)
         _ensure_store(settings, service)
         service.warm_up()
+        start_feed_refresh(settings, service.store)  # a daemon thread: ends with the process
         return service
 
     return run_bot(settings, factory)
@@ -334,9 +367,28 @@ def cmd_models(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_feeds(settings: Settings, args) -> int:
+    from bot.console.manage import feeds_command
+
+    return feeds_command(settings, args, run_ingest)
+
+
+def cmd_sources(settings: Settings, args) -> int:
+    from bot.console.manage import sources_command
+
+    return sources_command(settings, args)
+
+
+def cmd_forget(settings: Settings, args) -> int:
+    from bot.console.manage import forget_command
+
+    return forget_command(settings, args)
+
+
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "discord": cmd_discord, "eval": cmd_eval,
-    "bench": cmd_bench, "models": cmd_models, "fit": cmd_fit,
+    "bench": cmd_bench, "models": cmd_models, "fit": cmd_fit, "feeds": cmd_feeds, "sources": cmd_sources,
+    "forget": cmd_forget,
 }
 
 if __name__ == "__main__":

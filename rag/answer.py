@@ -15,6 +15,9 @@ class Citation:
     quote: str  # verbatim from the article
     start: int  # character offsets of the quote in the article text
     end: int
+    url: str = ""  # web sources: the article page
+    outlet: str = ""
+    also: list[dict[str, str]] = field(default_factory=list)  # agency copies: [{"outlet", "url", "title", "date"}]
 
 
 @dataclass
@@ -26,6 +29,8 @@ class RetrievedPassage:
     date: str = ""
     start: int = 0
     end: int = 0
+    url: str = ""  # web sources: the article page
+    outlet: str = ""
 
 
 @dataclass
@@ -56,6 +61,12 @@ class Answer:
     decision: dict[str, float] = field(default_factory=dict)
 
     @property
+    def as_of(self) -> str | None:
+        """"Stand": the date of the newest cited article (None without dated citations)."""
+        dates = [c.date for c in self.citations if c.date]
+        return max(dates) if dates else None
+
+    @property
     def sources(self) -> list[Citation]:
         """One citation per source, first use first (what a source list shows)."""
         seen: dict[str, Citation] = {}
@@ -72,9 +83,11 @@ class Answer:
             "grounded": self.grounded,
             "language": self.language,
             "citations": [
-                {"n": c.n, "source": c.source, "title": c.title, "date": c.date, "quote": c.quote, "start": c.start, "end": c.end}
+                {"n": c.n, "source": c.source, "title": c.title, "date": c.date, "quote": c.quote, "start": c.start, "end": c.end,
+                 "url": c.url or None, "outlet": c.outlet, "also": c.also}
                 for c in self.citations
             ],
+            "as_of": self.as_of,
             "retrieved": [asdict(p) for p in self.retrieved],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "model": self.model,

@@ -112,6 +112,21 @@ class Settings(BaseSettings):
         False, description="Let plain messages in the bot's threads continue a conversation (needs the privileged Message Content Intent)"
     )
 
+    # --- web sources and feeds (rag/index/web.py, feeds.py, dedupe.py) -------------------------
+    feed_interval_min: float = Field(30.0, ge=0, description=(
+        "Minutes between background refreshes of the registered feeds in `chat` and `discord` (0 = never)"))
+    feed_max_items: int = Field(50, ge=1, le=1000, description="Articles taken from one feed per refresh (newest first)")
+    fetch_timeout_s: float = Field(10.0, gt=0, le=300, description=(
+        "Seconds one network operation (connect, each read) may take; a whole page at most 3x that"))
+    fetch_max_bytes: int = Field(5 * 2**20, ge=1024, description="Largest page or feed fetched, in bytes (decoded)")
+    fetch_max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per URL")
+    fetch_allow_private: bool = Field(False, description=(
+        "Allow fetching from private, loopback and link-local addresses (off: a feed must not reach into "
+        "the operator's network; tests turn it on for their 127.0.0.1 server)"))
+    dedupe_threshold: float = Field(0.5, gt=0, le=1, description=(
+        "Jaccard similarity of word 4-gram shingles at which a web article counts as a copy of a stored one "
+        "(distinct articles measured <= 0.01, one-sentence edits >= 0.70)"))
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level: DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("log_level", mode="before")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.answering.context import Corpus
@@ -67,9 +67,38 @@ def open_store(settings: Settings) -> Store:
     return Store(settings, make_embeddings(settings.embedding_model))
 
 
-def ingest_paths(settings: Settings, store: Store, paths: list[Path], progress: Progress | None = None) -> IngestSummary:
-    """Incremental ingest of files and folders into the store."""
-    return ingest(store, paths, settings.chunk_chars, progress=progress)
+def ingest_paths(settings: Settings, store: Store, paths: list[Path], progress: Progress | None = None,
+                 urls: Sequence[str] = ()) -> IngestSummary:
+    """Incremental ingest of files and folders into the store, then of `urls` (RSS/Atom feeds and
+    article pages, rag/index/feeds.py), as one summary."""
+    summary = IngestSummary()
+    if paths or not urls:
+        from rag.index.feed_registry import FeedRegistry
+
+        registry = FeedRegistry(settings.data_dir)
+        registry.unforget_files([str(p.resolve()) for p in paths if p.is_file()])  # naming a file brings it back
+        summary = ingest(store, paths, settings.chunk_chars, progress=progress, forgotten=registry.forgotten_files())
+    if urls:
+        from rag.index.feeds import ingest_urls
+
+        summary.add(ingest_urls(store, settings, list(urls), progress=progress))
+    return summary
+
+
+def split_sources(args: Sequence[str], default: Path) -> tuple[list[Path], list[str]]:
+    """`newsbot ingest` arguments as (paths, urls); no arguments: the seeds folder."""
+    from rag.index.web import is_url
+
+    urls = [a for a in args if is_url(a)]
+    paths = [Path(a) for a in args if not is_url(a)]
+    return (paths or ([] if urls else [default])), urls
+
+
+def start_feed_refresh(settings: Settings, store: Store):
+    """The background refresh of the registered feeds (chat, discord); None when switched off."""
+    from rag.index.feeds import start_feed_refresh as start
+
+    return start(store, settings)
 
 
 def needs_seeds(store: Store) -> bool:

@@ -344,14 +344,14 @@ class ChatApp:
             self.console.print(Text("Verified answer (unsupported parts removed, citations renumbered):", style="dim"))
             self.console.print(Text(answer.text))
         if answer.citations:
-            self.show_sources(answer.citations)
+            self.show_sources(answer.citations, answer.as_of)
         if self.interactive:
             total = answer.timings.get("total_s")
             self.console.print(Text(f"{answer.model or describe_model(self.service)}" + (f" · {total:.1f} s" if total else ""), style="dim"))
             self.console.print()  # air before the next prompt
 
-    def show_sources(self, citations: Iterable[Citation]) -> None:
-        for line in sources_block(citations):  # the same block `newsbot ask` prints
+    def show_sources(self, citations: Iterable[Citation], as_of: str | None = None) -> None:
+        for line in sources_block(citations, as_of):  # the same block `newsbot ask` prints
             self.console.print(line)
 
     def show_passages(self) -> None:

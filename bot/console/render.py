@@ -17,20 +17,32 @@ from rag.settings import Settings
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 
 
-def sources_block(citations: Iterable[Citation]) -> list[Text]:
-    """`Quellen:`, then per citation `[n] Title (date; source)` and the quote, indented."""
+def sources_block(citations: Iterable[Citation], as_of: str | None = None) -> list[Text]:
+    """`Quellen:`, then per citation `[n] Title (date; source or outlet; URL)`, the quote indented,
+    "auch bei: …" for agency copies; then `Stand: <date of the newest cited article>`."""
+    citations = list(citations)
     lines = [Text("Quellen:", style="bold")]
     for c in citations:
         lines.append(source_line(c))
         lines.append(Text(f"    „{c.quote}“", style="italic"))
+        if c.also:
+            lines.append(Text(f"    {also_text(c)}", style="dim"))
+    if citations:
+        lines.append(Text(f"Stand: {as_of or 'undatiert'}", style="dim"))
     return lines
 
 
-def sources_text(citations: list[Citation]) -> str:
+def sources_text(citations: list[Citation], as_of: str | None = None) -> str:
     """The sources block as plain text, after a blank line ("" without citations)."""
     if not citations:
         return ""
-    return "\n".join(["", *(line.plain for line in sources_block(citations))])
+    return "\n".join(["", *(line.plain for line in sources_block(citations, as_of))])
+
+
+def also_text(citation: Citation) -> str:
+    """Agency copies: "auch bei: Outlet B, Outlet C" (empty without copies)."""
+    names = list(dict.fromkeys((a.get("outlet") or a.get("url") or "").strip() for a in citation.also))
+    return f"auch bei: {', '.join(n for n in names if n)}" if any(names) else ""
 
 
 @contextmanager
@@ -67,8 +79,9 @@ def comparable(text: str) -> str:
 
 
 def source_line(c: Citation) -> Text:
+    where = "; ".join(x for x in (c.outlet if c.url else "", c.url or c.source) if x)  # web sources: outlet and page
     return Text.assemble((f"[{c.n}] ", "bold cyan"), (c.title or c.source, "bold"),
-                         (f" ({c.date or 'undatiert'}; ", "dim"), (c.source, "cyan"), (")", "dim"))
+                         (f" ({c.date or 'undatiert'}; ", "dim"), (where, "cyan"), (")", "dim"))
 
 
 def group_by_source(passages: list[RetrievedPassage]) -> list[tuple[str, list[RetrievedPassage]]]:

@@ -62,6 +62,7 @@ class NewsBot(discord.Client):
         self.clock: Clock = clock or MonotonicClock()
         self._service_factory = service_factory
         self._queue: AnswerQueue | None = None
+        self.service: AnswerService | None = None  # /neu reads its store
         self.conversations = Conversations(settings.history_turns)
         self.cooldown = Cooldown(settings.discord_cooldown_s)
         self.cadence = Cadence(settings.discord_queue_edit_interval_s, self.clock)
@@ -85,6 +86,7 @@ class NewsBot(discord.Client):
             service = await asyncio.to_thread(self._service_factory)
         except Exception as exc:
             raise ServiceUnavailable(str(exc) or type(exc).__name__) from exc
+        self.service = service
         self._queue = AnswerQueue(service, self.settings.discord_queue_size)
         self._queue.start()
         self.add_dynamic_items(SourcesButton)  # sources buttons of earlier runs keep working

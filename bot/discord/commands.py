@@ -7,6 +7,8 @@ from collections.abc import Callable
 import discord
 from discord import app_commands
 
+from .listing import MAX_LAST, show_new
+
 MAX_LENGTH_LIMIT = 6000  # the most Discord allows for a string option's max_length
 MESSAGE_COMMAND = "Frage an newsbot"
 
@@ -47,6 +49,15 @@ def add_commands(self) -> None:  # self: the NewsBot
         await self.ask_about(interaction, message)
 
     self.tree.add_command(app_commands.ContextMenu(name=MESSAGE_COMMAND, callback=_command_defaults(ask_about)))
+
+    async def neu(interaction: discord.Interaction, seit: str | None = None,
+                  anzahl: app_commands.Range[int, 1, MAX_LAST] | None = None) -> None:
+        await show_new(self, interaction, seit, anzahl)
+
+    neu_command = app_commands.describe(seit="Datum, z. B. 2025-09-01 (aufgenommen ab diesem Tag, UTC)",
+                                        anzahl="Höchstens so viele, die neuesten zuerst")(neu)
+    self.tree.command(name="neu", description="Neu aufgenommene Artikel: seit einem Datum oder die letzten N")(
+        _command_defaults(neu_command))
 
 
 

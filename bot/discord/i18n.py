@@ -30,6 +30,17 @@ COMMAND_TEXTS: dict[str, dict[Lang, str]] = {
     "Den Gesprächsverlauf hier vergessen": {"de": "Den Gesprächsverlauf hier vergessen",
                                            "en": "Forget the conversation here"},
     "Frage an newsbot": {"de": "Frage an newsbot", "en": "Ask newsbot"},
+    "neu": {"de": "neu", "en": "new"},
+    "Neu aufgenommene Artikel: seit einem Datum oder die letzten N": {
+        "de": "Neu aufgenommene Artikel: seit einem Datum oder die letzten N",
+        "en": "Newly added articles: since a date or the last N"},
+    "seit": {"de": "seit", "en": "since"},
+    "Datum, z. B. 2025-09-01 (aufgenommen ab diesem Tag, UTC)": {
+        "de": "Datum, z. B. 2025-09-01 (aufgenommen ab diesem Tag, UTC)",
+        "en": "A date, e.g. 2025-09-01 (added on or after that day, UTC)"},
+    "anzahl": {"de": "anzahl", "en": "count"},
+    "Höchstens so viele, die neuesten zuerst": {"de": "Höchstens so viele, die neuesten zuerst",
+                                                 "en": "At most this many, newest first"},
 }
 
 _ENGLISH = {discord.Locale.american_english, discord.Locale.british_english}
@@ -123,6 +134,15 @@ TEXTS: dict[str, dict[Lang, str]] = {
                           "Bitte sag den Server-Admins Bescheid oder nutze `/ask`.",
                     "en": "I cannot answer in {channel}: the {missing} permission is missing. "
                           "Please tell the server admins, or use `/ask`."},
+    # /neu
+    "new_title": {"de": "Neu aufgenommene Artikel", "en": "Newly added articles"},
+    "new_link": {"de": "Artikel", "en": "article"},
+    "undated": {"de": "undatiert", "en": "undated"},
+    "new_none": {"de": "Es wurden noch keine Artikel aus dem Web aufgenommen.",
+                 "en": "No web articles have been added yet."},
+    "new_none_since": {"de": "Seit {since} wurden keine Artikel aufgenommen.", "en": "No articles were added since {since}."},
+    "new_bad_date": {"de": "„{value}“ ist kein Datum – bitte so: 2025-09-01 (oder 2025-09-01T12:00).",
+                     "en": "“{value}” is not a date – please write it like 2025-09-01 (or 2025-09-01T12:00)."},
     "restored_sources": {"de": "-# Nach einem Neustart des Bots: die Zitate, wie sie unter der Antwort stehen.",
                          "en": "-# After a restart of the bot: the quotes as shown under the answer."},
 }

@@ -186,6 +186,20 @@ def _markers(group: list[Citation]) -> str:
     return "".join(f"[{n}]" for n in sorted({c.n for c in group}))
 
 
+def _link(citation: Citation) -> str:
+    """A Markdown link to a web source's page (empty for local files)."""
+    if not citation.url:
+        return ""
+    label = escape_article_text(citation.outlet.strip() or "Artikel").replace("[", "(").replace("]", ")")
+    return f"[{label}]({citation.url.replace(')', '%29').replace(' ', '%20')})"
+
+
+def _also(citation: Citation) -> str:
+    """Agency copies: "auch bei: Outlet B, Outlet C"."""
+    names = list(dict.fromkeys((a.get("outlet") or a.get("url") or "").strip() for a in citation.also))
+    return escape_article_text("auch bei: " + ", ".join(n for n in names if n)) if any(names) else ""
+
+
 def _title(citation: Citation) -> str:
     return escape_article_text(citation.title.strip() or citation.source)
 
@@ -203,7 +217,9 @@ def sources_embed(answer: Answer, footer: str | None = None, lang: Lang = "de") 
             name = truncate(f"{_markers(group)} {_title(first)}", FIELD_NAME_LIMIT)
             quote = truncate(escape_article_text(" ".join(first.quote.split())), quote_chars)
             date = escape_article_text(first.date.strip())
-            value = "\n".join(line for line in (date, blockquote(quote) if quote else "") if line)
+            link = _link(first)
+            value = "\n".join(line for line in (" · ".join(x for x in (date, link) if x), blockquote(quote) if quote else "",
+                                                _also(first)) if line)
             embed.add_field(name=name, value=truncate(value or "–", FIELD_VALUE_LIMIT), inline=False)
         if footer:
             embed.set_footer(text=footer)
@@ -224,7 +240,10 @@ def source_embeds(answer: Answer) -> list[discord.Embed]:
             title=truncate(_title(first), EMBED_TITLE_LIMIT),
             description=truncate(quotes, EMBED_DESCRIPTION_LIMIT),
             colour=SOURCES_COLOUR,
+            url=first.url or None,  # web sources: the title links to the page
         )
+        if first.also:
+            embed.add_field(name="auch bei", value=truncate(_also(first).removeprefix("auch bei: "), FIELD_VALUE_LIMIT))
         footer = " · ".join(x for x in (first.date.strip(), first.source) if x)
         embed.set_footer(text=truncate(escape_mentions(footer), EMBED_TITLE_LIMIT))  # footers show no Markdown
         embeds.append(embed)

@@ -9,6 +9,7 @@ at one exact, verbatim sentence of an article.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ NEIGHBOUR_SCORE_SHARE = 0.5
 SHORT_SENTENCE_CHARS = 120
 # Tokens of a block's header line (source letter, title, date) in the budget.
 HEADER_TOKENS = 18
+# Questions about the latest state: evidence shares (idf-weighted question coverage) within this
+# step count as a tie, which the newer article wins. 0.05: one minor question word.
+RECENCY_TIE = 0.05
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +141,7 @@ def select_context(
     count_tokens: TokenCounter,
     expand_top: int = 1,
     max_sentences: int = 9,
+    prefer_recent: bool = False,
 ) -> Context:
     """Evidence first: the best sentences lead, each in a small window of its neighbours.
 
@@ -148,6 +153,7 @@ def select_context(
     total_weight = sum(question_terms.values()) or 1.0
     candidates: list[tuple[float, int, str, int]] = []  # score, order, source, sentence index
     seen: set[tuple[str, int]] = set()
+    evidence: dict[tuple[str, int], float] = {}
     for rank, hit in enumerate(hits):
         record = corpus.record(hit.source)
         if record is None:
@@ -162,7 +168,12 @@ def select_context(
             # The chunk's rank only scales a sentence's own evidence: a sentence without question terms
             # is never chosen for its chunk's sake (measured: +1 hit at 420 tokens over an additive prior).
             candidates.append((overlap * (1 + prior) + RANK_TIE_BREAK * prior, len(candidates), hit.source, index))
-    candidates.sort(key=lambda c: (-c[0], c[1]))
+            evidence[(hit.source, index)] = overlap
+    if prefer_recent:  # "neuester Stand": between sentences with equal evidence, the newer article leads
+        dated = {s: (r.date_ord if (r := corpus.record(s)) else 0) for s in {c[2] for c in candidates}}
+        candidates.sort(key=lambda c: (-round(evidence[(c[2], c[3])] / RECENCY_TIE), -dated[c[2]], -c[0], c[1]))
+    else:
+        candidates.sort(key=lambda c: (-c[0], c[1]))
 
     blocks: list[tuple[str, list[int]]] = []
     scores: dict[tuple[str, int], float] = {}
@@ -196,6 +207,14 @@ def select_context(
             break
     return _render(blocks, scores, corpus, question_terms, total_weight, count_tokens)
 
+
+_LATEST = re.compile(r"\b(neueste[nrsm]?|neuester?\s+stand|aktuelle[nrsm]?\s+stand|zuletzt|jüngste[nrsm]?|"
+                     r"latest|most\s+recent(ly)?|newest|currently|current\s+state)\b", re.IGNORECASE)
+
+
+def asks_for_latest(question: str) -> bool:
+    """"Was ist der neueste Stand …", "zuletzt", "latest": newer articles win ties."""
+    return bool(_LATEST.search(question or ""))
 
 
 def _wants_neighbour(text: str, span: Span) -> bool:

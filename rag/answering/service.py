@@ -19,7 +19,7 @@ import numpy as np
 from rag.answer import Answer, RetrievedPassage, Turn
 from rag.answering import followup
 from rag.answering.cite import verify
-from rag.answering.context import Context, Corpus, Sentence, select_context
+from rag.answering.context import Context, Corpus, Sentence, asks_for_latest, select_context
 from rag.answering.decide import UNOFFERED_LOGPROB, Candidate, Evidence, decide
 from rag.answering.fitted import DEFAULT_PATH, DecisionModels
 from rag.answering.question import clean_question
@@ -139,10 +139,18 @@ class AnswerService:
                 queries.append(translated)
         hits = self.search.search(queries, self.settings.top_k, filters)
         terms = self._question_terms(queries)
-        context = select_context(terms, hits, self.corpus, self.settings.context_tokens, self.count_tokens)
+        context = select_context(terms, hits, self.corpus, self.settings.context_tokens, self.count_tokens,
+                                 prefer_recent=asks_for_latest(standalone))
         return standalone, queries, context
 
     def _answer(self, question, history, on_token, cancel, filters, on_status) -> Answer:
+        answer = self._answer_core(question, history, on_token, cancel, filters, on_status)
+        from rag.index.feeds import annotate_answer
+
+        annotate_answer(answer, self.corpus.record, self.store)  # URL, outlet, agency copies ("auch bei")
+        return answer
+
+    def _answer_core(self, question, history, on_token, cancel, filters, on_status) -> Answer:
         started = time.perf_counter()
         question = self.check_question(question)
         language = detect_language(question)

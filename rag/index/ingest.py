@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,25 +33,41 @@ class IngestSummary:
     unchanged: int = 0
     chunks: int = 0
     errors: list[str] = field(default_factory=list)
+    merged: int = 0  # web articles stored as agency copies of another (rag/index/dedupe.py)
 
     def as_json(self) -> dict[str, object]:
         return {
             "added": self.added, "updated": self.updated, "removed": self.removed,
-            "unchanged": self.unchanged, "chunks": self.chunks, "errors": self.errors,
+            "unchanged": self.unchanged, "chunks": self.chunks, "errors": self.errors, "merged": self.merged,
         }
+
+    def add(self, other: IngestSummary) -> IngestSummary:
+        """Local files and web sources of one `newsbot ingest`, as one summary."""
+        for name in ("added", "updated", "removed", "unchanged", "merged"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+        self.chunks = max(self.chunks, other.chunks)
+        return self
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
 
 
-def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress | None = None) -> IngestSummary:
+def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress | None = None,
+           forgotten: Collection[str] = ()) -> IngestSummary:
+    """`forgotten`: resolved paths removed with `newsbot forget`; a folder's files among them are
+    skipped (naming the file itself ingests it again)."""
     store.check_compatible()
     summary = IngestSummary()
-    files, problems = discover(paths)
-    summary.errors.extend(problems)
-    roots = [p.resolve() for p in paths if p.exists()]
     manifest = store.manifest()
+    stored_paths = {Path(r.path) for r in manifest.values() if not r.url and r.path}
+    # A named file that is gone but stored is retracted below, not reported as missing.
+    gone = {p.resolve() for p in paths if not p.exists() and not p.is_symlink() and p.resolve() in stored_paths}
+    files, problems = discover([p for p in paths if p.resolve() not in gone])
+    summary.errors.extend(problems)
+    roots = [p.resolve() for p in paths if p.exists()] + sorted(gone)
+    named = {p.resolve() for p in paths if p.is_file()}
     seen: dict[str, Path] = {}
     wrote = False
 
@@ -59,11 +75,19 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
         if progress:
             progress(path.name, done - 1, len(files))
         source_id = path.stem
+        if str(path.resolve()) in forgotten and path.resolve() not in named:
+            logger.info("%s: forgotten (newsbot forget); skipped", path)
+            continue
         if source_id in seen:
             summary.errors.append(f"{path}: same source id {source_id!r} as {seen[source_id]}; rename one of them")
             continue
-        seen[source_id] = path
         previous = manifest.get(source_id)
+        if previous is not None and _taken(previous, path):
+            summary.errors.append(
+                f"{path}: source id {source_id!r} is already taken by {previous.url or previous.path}; rename the file, "
+                f"or retract the stored one first (newsbot forget {source_id})")
+            continue
+        seen[source_id] = path
         try:
             doc = read_document(path, source_id)
         except DocumentError as exc:
@@ -71,6 +95,13 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
             continue  # whatever the store has for this source stays
         if previous and previous.status == "ok" and previous.content_hash == doc.content_hash:
             summary.unchanged += 1
+            if previous.path != str(path.resolve()):  # moved: the record follows, so the old folder's sync keeps it
+                full = store.source_records([source_id]).get(source_id)
+                if full is not None:
+                    full.path = str(path.resolve())
+                    with _writing(store, source_id):
+                        store.put_source(full)
+                    wrote = True
             continue
         replacing = previous.replacing if previous and previous.status == "pending" else previous is not None
         record = SourceRecord(
@@ -92,7 +123,7 @@ def ingest(store: Store, paths: list[Path], chunk_chars: int, progress: Progress
         logger.info("ingested %s: %d chunks", source_id, len(chunks))
 
     for source_id, record in manifest.items():
-        if source_id in seen:
+        if source_id in seen or record.url:  # web sources leave with their feed or `newsbot forget`
             continue
         if _under(Path(record.path), roots) and not Path(record.path).exists():
             with _writing(store, source_id):
@@ -133,6 +164,15 @@ def _writing(store: Store, source_id: str | None):
             f"If the disk is full, free some space and run `newsbot ingest` again: unfinished articles are redone, "
             f"finished ones are kept"
         ) from None
+
+
+def _taken(previous: SourceRecord, path: Path) -> bool:
+    """The id belongs to another source: a web page, or another file that still exists (a stored
+    file that is gone has moved here, and this file replaces it)."""
+    if previous.url:
+        return True
+    other = Path(previous.path)
+    return bool(previous.path) and other != path.resolve() and other.exists()
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

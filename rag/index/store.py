@@ -41,13 +41,23 @@ class SourceRecord:
     status: str  # "ok" or "pending" (an ingest of this source began and did not finish)
     replacing: bool
     chunks: int
+    # web sources (rag/index/feeds.py); empty for local files, and then not stored at all
+    url: str = ""
+    feed: str = ""  # the feed that brought it in ("" when its URL was ingested directly)
+    etag: str = ""
+    last_modified: str = ""
+    added_at: str = ""  # ISO 8601 UTC, when first stored
+    author: str = ""
+    duplicate_of: str = ""  # an agency copy: stored once, under this source id (this record has no chunks)
 
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta = {
             "title": self.title, "date": self.date, "date_ord": self.date_ord, "outlet": self.outlet,
             "path": self.path, "content_hash": self.content_hash, "status": self.status,
             "replacing": self.replacing, "chunks": self.chunks,
         }
+        meta.update({key: getattr(self, key) for key in WEB_FIELDS if getattr(self, key)})
+        return meta
 
     @classmethod
     def from_chroma(cls, source_id: str, text: str | None, meta: dict[str, Any]) -> SourceRecord:
@@ -56,7 +66,11 @@ class SourceRecord:
             date_ord=int(meta.get("date_ord", 0)), outlet=str(meta.get("outlet", "")), path=str(meta.get("path", "")),
             content_hash=str(meta.get("content_hash", "")), status=str(meta.get("status", "")),
             replacing=bool(meta.get("replacing", False)), chunks=int(meta.get("chunks", 0)),
+            **{key: str(meta.get(key, "")) for key in WEB_FIELDS},
         )
+
+
+WEB_FIELDS = ("url", "feed", "etag", "last_modified", "added_at", "author", "duplicate_of")
 
 
 # A Chroma server that accepts the connection but never answers must not hang a question forever.
@@ -252,6 +266,18 @@ class Store:
     @_guarded
     def put_source(self, record: SourceRecord) -> None:
         self.sources.upsert(ids=[record.source_id], documents=[record.text], metadatas=[record.metadata()], embeddings=[[0.0]])
+
+    @_guarded
+    def duplicates_of(self, source_ids: list[str]) -> dict[str, list[SourceRecord]]:
+        """The agency copies merged into each of these sources (rag/index/dedupe.py)."""
+        if not source_ids:
+            return {}
+        got = self.sources.get(where={"duplicate_of": {"$in": list(source_ids)}}, include=["metadatas"])
+        out: dict[str, list[SourceRecord]] = {}
+        for sid, meta in zip(got["ids"], got["metadatas"]):
+            record = SourceRecord.from_chroma(sid, None, meta or {})
+            out.setdefault(record.duplicate_of, []).append(record)
+        return out
 
     @_guarded
     def delete_source(self, source_id: str) -> None:

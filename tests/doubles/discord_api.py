@@ -430,7 +430,7 @@ class DiscordDouble:
         return interaction
 
     async def slash(self, user: dict[str, Any], name: str, channel_id: int | None = None, *,
-                    locale: str = "de", **options: str) -> Interaction:
+                    locale: str = "de", **options: str | int) -> Interaction:
         """A user runs a slash command the bot registered (Discord's client enforces max_length)."""
         channel_id = channel_id or self.channel_id
         channel = self.channels[channel_id]
@@ -438,7 +438,10 @@ class DiscordDouble:
         declared = {o["name"]: o for o in command.get("options", [])}
         for key, value in options.items():
             option = declared[key]
-            assert len(value) <= option.get("max_length", 6000), "Discord's client refuses longer input"
+            assert not isinstance(value, str) or len(value) <= option.get("max_length", 6000), \
+                "Discord's client refuses longer input"
+            assert isinstance(value, str) or option.get("min_value", value) <= value <= option.get("max_value", value), \
+                "Discord's client refuses numbers out of range"
         data = {"id": command["id"], "name": name, "type": 1,
                 "options": [{"name": k, "type": declared[k]["type"], "value": v} for k, v in options.items()]}
         if "guild_id" in command:  # Discord names the guild a guild command is registered in

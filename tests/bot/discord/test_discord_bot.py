@@ -40,7 +40,7 @@ def no_violations(double: DiscordDouble):
 async def test_ask_streams_then_answers_with_source_embed(double: DiscordDouble, start_bot) -> None:
     service = FakeService(token_delay_s=0.06)
     await start_bot(service)
-    assert {c["name"] for c in double.commands} == {"ask", "quellen", "reset", "Frage an newsbot"}
+    assert {c["name"] for c in double.commands} == {"ask", "quellen", "reset", "neu", "Frage an newsbot"}
     assert [o["name"] for o in next(c for c in double.commands if c["name"] == "ask")["options"]] == ["frage"]
 
     ask = await double.slash(double.make_user("anna"), "ask", frage=QUESTION)
