@@ -101,16 +101,36 @@ def cmd_ingest(settings: Settings, args) -> int:
     if args.rebuild:
         wipe(settings)
     summary = run_ingest(settings, args.paths or [settings.seeds_dir], show_progress=not args.json)
+    blocks = run_block_states(settings, show_progress=not args.json)
     console = Console(stderr=True)
     for error in summary.errors:
         console.print(f"[yellow]skipped:[/] {error}", highlight=False, markup=True)
     if args.json:
-        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        print(json.dumps({**summary.as_json(), **({"model_states": blocks.as_json()} if blocks else {})}, ensure_ascii=False))
     else:
         print(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
               f"unchanged {summary.unchanged}; {summary.chunks} chunks in the store"
               + (f"; {len(summary.errors)} file(s) skipped" if summary.errors else ""))
+        if blocks:
+            print(f"model states: {blocks.computed} computed, {blocks.kept} kept, {blocks.removed} removed, "
+                  f"{blocks.over_budget} over NEWSBOT_BLOCK_STATES_MB; {blocks.disk_mb:.0f} MB, {blocks.seconds:.0f} s")
     return 0 if not summary.errors else 1
+
+
+def run_block_states(settings: Settings, show_progress: bool = True, service=None):
+    """The model states of every first context block, after an ingest (None: already current or off)."""
+    from bot.console.render import ingest_progress
+    from rag.answering.block_states import up_to_date
+    from rag.prompts import PromptLibrary
+    from rag.wiring import build_service, ensure_block_states, open_store
+
+    if up_to_date(settings, service.store if service is not None else open_store(settings), PromptLibrary(settings.prompts_dir)):
+        return None
+    service = service or build_service(settings)
+    if not show_progress:
+        return ensure_block_states(service)
+    with ingest_progress(_stderr_console()) as progress:
+        return ensure_block_states(service, progress)
 
 
 def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True, store=None):
@@ -226,6 +246,7 @@ def _ensure_store(settings: Settings, service) -> None:
     if needs_seeds(service.store):
         print("The store is empty: ingesting the seed articles first…", file=sys.stderr)
         run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), store=service.store)
+        run_block_states(settings, show_progress=sys.stderr.isatty(), service=service)
 
 
 def cmd_chat(settings: Settings, args) -> int:
