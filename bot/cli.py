@@ -247,7 +247,6 @@ def _ensure_store(settings: Settings, service) -> None:
     if needs_seeds(service.store):
         print("The store is empty: ingesting the seed articles first…", file=sys.stderr)
         run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), store=service.store)
-        run_block_states(settings, show_progress=sys.stderr.isatty(), service=service)
 
 
 def cmd_chat(settings: Settings, args) -> int:

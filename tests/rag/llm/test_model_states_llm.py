@@ -58,7 +58,7 @@ def test_an_answer_from_a_precomputed_block_state_equals_the_answer_without_it(t
     plain = service("plain", kv_cache_mb=0, block_states_mb=0)
     without = plain.answer(QUESTION)
 
-    builder = service("blocks", kv_cache_mb=0)
+    builder = service("blocks", kv_cache_mb=0, block_states_mb=256)
     builder.warm_up()
     _, _, context = builder.retrieve(QUESTION)
     assert context.prefix_text in first_blocks(builder)  # ingest computes exactly the block the selector puts first
@@ -66,7 +66,7 @@ def test_an_answer_from_a_precomputed_block_state_equals_the_answer_without_it(t
     evaluated, written = builder.llm.save_prefix_state(messages, prefix)
     assert evaluated > 20 and written < 0.5 * (evaluated + 600) * 12_288  # a delta, not the whole state (12 KB/token)
 
-    fresh = service("blocks", kv_cache_mb=0)  # another instance: the state comes from disk
+    fresh = service("blocks", kv_cache_mb=0, block_states_mb=256)  # another instance: the state comes from disk
     fresh.warm_up()
     with_state = fresh.answer(QUESTION)
     assert fresh.llm.states.disk_hits == 1
