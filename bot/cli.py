@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=["naive"], help="also run the LangChain-tutorial baseline")
     p.add_argument("--retrieval-scale", type=int, metavar="N", help="synthetic store of up to N chunks: ingest and query latency")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--chat", type=int, metavar="SESSIONS", help="also time `newsbot chat` in a pseudo-terminal, Enter to first character")
 
     p = sub.add_parser("models", help="list chat models, print the active model's path, or pull a GGUF")
     p.add_argument("--path", action="store_true", help="print only the active model's GGUF path (assembling it if needed)")
@@ -129,17 +130,37 @@ def cmd_ingest(settings: Settings, args) -> int:
         wipe(settings)
     paths, urls = split_sources(args.paths, settings.seeds_dir)
     summary = run_ingest(settings, paths, show_progress=not args.json, urls=urls)
+    blocks = run_block_states(settings, show_progress=not args.json)
     console = Console(stderr=True)
     for error in summary.errors:
         console.print(f"[yellow]skipped:[/] {error}", highlight=False, markup=True)
     if args.json:
-        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        print(json.dumps({**summary.as_json(), **({"model_states": blocks.as_json()} if blocks else {})}, ensure_ascii=False))
     else:
         print(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
               f"unchanged {summary.unchanged}; {summary.chunks} chunks in the store"
               + (f"; {summary.merged} agency copies merged" if summary.merged else "")
               + (f"; {len(summary.errors)} file(s) skipped" if summary.errors else ""))
+        if blocks:
+            print(f"model states: {blocks.computed} computed, {blocks.kept} kept, {blocks.removed} removed, "
+                  f"{blocks.over_budget} over NEWSBOT_BLOCK_STATES_MB; {blocks.disk_mb:.0f} MB, {blocks.seconds:.0f} s")
     return 0 if not summary.errors else 1
+
+
+def run_block_states(settings: Settings, show_progress: bool = True, service=None):
+    """The model states of every first context block, after an ingest (None: already current or off)."""
+    from bot.console.render import ingest_progress
+    from rag.answering.block_states import up_to_date
+    from rag.prompts import PromptLibrary
+    from rag.wiring import build_service, ensure_block_states, open_store
+
+    if up_to_date(settings, service.store if service is not None else open_store(settings), PromptLibrary(settings.prompts_dir)):
+        return None
+    service = service or build_service(settings)
+    if not show_progress:
+        return ensure_block_states(service)
+    with ingest_progress(_stderr_console()) as progress:
+        return ensure_block_states(service, progress)
 
 
 def run_ingest(settings: Settings, paths: list[Path], show_progress: bool = True, store=None, urls=()):
@@ -339,6 +360,13 @@ def cmd_bench(settings: Settings, args) -> int:
         service = build_service(settings)
         _ensure_store(settings, service)
         report = run_bench(settings, service, questions, args.baseline)
+        if args.chat:
+            from rag.quality.wait import chat_waits, variant_env
+
+            report["chat"] = chat_waits(questions, variant_env(settings), sessions=args.chat)
+            naive = report.get("naive", {}).get("first_token_s", {}).get("median")
+            for stats in report["chat"]["paths"].values():
+                stats["ratio_to_naive"] = round(stats["median"] / naive, 3) if naive else None
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

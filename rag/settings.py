@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.6, ge=0.0, description="Weight of the dense ranking in the fusion (0.6 rescued one more dev question than 1.0)")
     rrf_k: int = Field(5, ge=0, le=1000, description="Reciprocal-rank-fusion constant")
     kv_cache_mb: int = Field(2048, ge=0, description="Memory for cached model states (system prompt + article chunk), in MB, in RAM and on disk each")
+    block_states_mb: int = Field(
+        0, ge=0,
+        description="Disk for the model states `newsbot ingest` computes (system prompt + each possible first context block), "
+        "in MB; 0 = none (ingest then needs no model)",
+    )
     context_tokens: int = Field(260, ge=50, le=8000, description="Token budget of the context given to the model")
     translate_queries: bool = Field(True, description="Translate non-German questions to German (with the local model) before searching")
     translation_hints: bool = Field(

@@ -113,3 +113,13 @@ def ensure_store(settings: Settings, store: Store, progress: Progress | None = N
     if not needs_seeds(store):
         return None
     return ingest_paths(settings, store, [settings.seeds_dir], progress)
+
+
+def ensure_block_states(service: AnswerService, progress: Progress | None = None, force: bool = False):
+    """After an ingest: the model states of every possible first context block (NEWSBOT_BLOCK_STATES_MB),
+    computed where missing, deleted where no longer needed. None when they were already current."""
+    from rag.answering import block_states
+
+    if not force and block_states.up_to_date(service.settings, service.store, service.prompts):
+        return None
+    return block_states.sync(service, progress)

@@ -29,7 +29,7 @@ def print_eval(summaries: dict[str, dict[str, Any]]) -> None:
 def print_bench(report: dict[str, Any]) -> None:
     console = Console()
     console.print(f"machine: {report['machine']}  model: {report['model']}")
-    runs = [k for k in ("newsbot_cold", "newsbot_warm", "naive") if k in report]
+    runs = [k for k in ("newsbot_cold", "newsbot_blocks", "newsbot_warm", "naive") if k in report]
     if runs:
         table = Table(title="per stage: median / p95")
         table.add_column("stage")
@@ -39,9 +39,17 @@ def print_bench(report: dict[str, Any]) -> None:
             table.add_row(key, *[f"{report[r][key]['median']} / {report[r][key]['p95']}" for r in runs])
         table.add_row("answer_correct", *[str(report[r].get("answer_correct")) for r in runs])
         console.print(table)
-        for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_warm", "ratio_total_warm"):
+        for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_blocks", "ratio_first_token_warm", "ratio_total_warm",
+                    "block_states"):
             if key in report:
                 console.print(f"{key}: {report[key]}")
+    if "chat" in report:
+        table = Table(title="newsbot chat in a pty: Enter to first character (s)")
+        for col in ("path", "n", "median", "p95", "ratio_to_naive"):
+            table.add_column(col, justify="right")
+        for path, stats in report["chat"]["paths"].items():
+            table.add_row(path, *[str(stats.get(c)) for c in ("n", "median", "p95", "ratio_to_naive")])
+        console.print(table)
     if "retrieval_scale" in report:
         table = Table(title="retrieval at scale")
         for col in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms"):

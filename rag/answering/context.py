@@ -266,3 +266,18 @@ def _render(blocks, scores, corpus: Corpus, question_terms, total_weight, count_
     text = "\n".join(lines)
     coverage = sum(w for t, w in question_terms.items() if t in context_terms) / total_weight
     return Context(sentences, infos, text, count_tokens(text) if text else 0, coverage, best, groups, prefix_text)
+
+
+def first_block_text(corpus: Corpus, source: str, index: int, budget_tokens: int, count_tokens: TokenCounter) -> str:
+    """`Context.prefix_text` of every context whose best sentence is sentence `index` of `source`:
+    the block `select_context` puts first (with both neighbours, or alone when they do not fit),
+    so its model state can be computed ahead (rag/answering/block_states.py)."""
+    record = corpus.record(source)
+    spans = corpus.sentences(source)
+    if record is None or not 0 <= index < len(spans):
+        return ""
+    wanted = [i for i in (index - 1, index, index + 1) if 0 <= i < len(spans)]
+    cost = HEADER_TOKENS + sum(count_tokens(record.text[spans[i].start:spans[i].end]) + 3 for i in wanted)
+    if cost > budget_tokens:
+        wanted = [index]
+    return _render([(source, wanted)], {}, corpus, {}, 1.0, count_tokens).prefix_text

@@ -89,10 +89,15 @@ class AnswerService:
         return self._llm.count_tokens(text) if self._llm is not None else approx_tokens(text)
 
     def warm_up(self) -> None:
-        """Load the model and evaluate the fixed system prompt once, before the first question."""
+        """Load the model and evaluate the fixed prompt heads once, before the first question: the
+        answer's system prompt, and the follow-up rewrite's and the translation's system prompt with
+        their few-shot turns (their states are kept, so those calls evaluate only the question)."""
         llm = self.llm
         llm.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
                      max_tokens=1, prefix="")
+        for task, used in (("rewrite", self.settings.history_turns), ("translate", self.settings.translate_queries)):
+            if used:
+                llm.complete(followup.few_shot(self.prompts, task, "Hallo"), max_tokens=1, prefix="")
 
     # ---- the pipeline ---------------------------------------------------------------------------
     @staticmethod

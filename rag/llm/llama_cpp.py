@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.errors import GenerationError
 from rag.llm.base import Choice, Completion, Message
-from rag.llm.kv_cache import KVState, KVStateCache
+from rag.llm.kv_cache import BlockStore, KVState, KVStateCache, state_name
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,12 @@ class LlamaCppLLM:
         self._lock = threading.Lock()
         self._grammars: dict[str, object] = {}
         self._evaluated = 0
-        state_dir = settings.data_dir / "kv" / f"{name}-{model_path.stat().st_size}" if settings.kv_cache_mb else None
-        self.states = KVStateCache(state_dir, settings.kv_cache_mb)
+        size = model_path.stat().st_size
+        # what a saved state depends on besides its tokens: the same file name only for the same model and layout
+        self.identity = f"{name}|{size}|llama-cpp-python {_llama_version()}|n_ctx {settings.n_ctx}|flash {settings.n_gpu_layers != 0}"
+        self.blocks = BlockStore(settings.data_dir / "kv" / "blocks" / f"{name}-{size}", self.identity) if settings.block_states_mb else None
+        state_dir = settings.data_dir / "kv" / f"{name}-{size}" if settings.kv_cache_mb else None
+        self.states = KVStateCache(state_dir, settings.kv_cache_mb, self.identity, self.blocks)
         self._formatter = self._make_formatter()
 
     def _make_formatter(self):
@@ -94,20 +98,25 @@ class LlamaCppLLM:
         size = llama_cpp.llama_state_get_size(ctx)
         buffer = (ctypes.c_uint8 * int(size))()
         written = llama_cpp.llama_state_get_data(ctx, buffer, size)
-        return KVState(bytes(buffer[: int(written)]), list(self.llama._input_ids))
+        return KVState(bytes(buffer[: int(written)]), [int(t) for t in self.llama._input_ids])
 
-    def _restore(self, state: KVState) -> None:
+    def _restore(self, state: KVState) -> bool:
+        """Load a state into the model; False (and an empty cache) when llama.cpp refuses it."""
         import ctypes
 
         import llama_cpp
 
         data = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
         if llama_cpp.llama_state_set_data(self.llama._ctx.ctx, data, len(state.data)) != len(state.data):
-            raise GenerationError("could not restore a cached model state")
+            logger.warning("a cached model state could not be restored; evaluating instead")
+            self.llama.reset()
+            self.llama._ctx.kv_cache_clear()
+            return False
         n = len(state.tokens)
         self.llama.input_ids[:n] = state.tokens
         self.llama.n_tokens = n
         self.llama._requires_eval = True
+        return True
 
     def forget_states(self) -> None:
         """Drop every cached chunk state (RAM, and disk for this process) but the system prompts'."""
@@ -120,14 +129,13 @@ class LlamaCppLLM:
             return
         key = tuple(tokens)
         state = self.states.get(key)
-        if state is not None:
-            self._restore(state)
+        if state is not None and self._restore(state):
             return
+        current = list(self.llama._input_ids)
         # the longest cached snapshot that is a prefix of what we need (e.g. the system prompt)
         best = self.states.longest_prefix(tokens)
         live = _common_prefix(current, tokens)
-        if best is not None and len(best.tokens) > live:
-            self._restore(best)
+        if best is not None and len(best.tokens) > live and self._restore(best):
             live = len(best.tokens)
         if live == 0:
             self.llama.reset()
@@ -190,6 +198,26 @@ class LlamaCppLLM:
         self._ensure_prefix(head, persist=bool(prefix))
         if not prefix:
             self.states.keep(tuple(head))
+
+    def prefix_state_name(self, messages: list[Message], prefix: str) -> str:
+        """The file name the state after the cacheable head (system prompt + `prefix`) has on disk."""
+        return state_name(self.identity, self._split(messages, prefix)[0])
+
+    def save_prefix_state(self, messages: list[Message], prefix: str) -> tuple[int, int]:
+        """Evaluate the cacheable head (from the system prompt's state) and store its state in the
+        block store: (tokens evaluated, bytes written). The RAM cache is left as it was."""
+        assert self.blocks is not None
+        head, _ = self._split(messages, prefix)
+        with self._lock:
+            system_head = self._split(messages, "")[0]
+            self._ensure_prefix(system_head)
+            self.states.keep(tuple(system_head))
+            base = self.states.get(tuple(system_head)) or self._snapshot()
+            live = _common_prefix(list(self.llama._input_ids), head)
+            self.llama._ctx.kv_cache_seq_rm(-1, live, -1)
+            self.llama.n_tokens = live
+            self.llama.eval(head[live:])
+            return len(head) - live, self.blocks.write(base, self._snapshot())
 
     def _option_tokens(self) -> tuple[int, list[int]] | None:
         """The "[" token and the digit tokens 1..9, if this tokenizer writes "[n]" as "[" + digit."""
@@ -268,6 +296,12 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+def _llama_version() -> str:
+    import llama_cpp
+
+    return getattr(llama_cpp, "__version__", "?")
 
 
 def _physical_cores() -> int:

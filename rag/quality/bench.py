@@ -186,6 +186,12 @@ def run_bench(settings: Settings, service, questions: list[dict[str, Any]], base
     report["load_s"] = round(time.perf_counter() - t0, 2)
     service.llm.forget_states()  # cold: no chunk state from earlier runs, in RAM or on disk
     report["newsbot_cold"] = run_newsbot(service, questions)
+    blocks = getattr(service.llm, "blocks", None)
+    if blocks is not None:  # the states `newsbot ingest` computes, here for these questions' first blocks only
+        report["block_states"] = _block_states(service, questions)
+        service.llm.forget_states()
+        service.llm.states.blocks = blocks
+        report["newsbot_blocks"] = run_newsbot(service, questions)
     report["newsbot_warm"] = run_newsbot(service, questions)
     if baseline == "naive":
         report["naive"] = run_naive(settings, questions, service.llm.llama)
@@ -194,7 +200,35 @@ def run_bench(settings: Settings, service, questions: list[dict[str, Any]], base
         report["ratio_total_cold"] = _ratio(cold, report["naive"], "total_s")
         report["ratio_first_token_warm"] = _ratio(report["newsbot_warm"], report["naive"], "first_token_s")
         report["ratio_total_warm"] = _ratio(report["newsbot_warm"], report["naive"], "total_s")
+        if "newsbot_blocks" in report:
+            report["ratio_first_token_blocks"] = _ratio(report["newsbot_blocks"], report["naive"], "first_token_s")
     return report
+
+
+def _block_states(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Compute the first-block states of these questions as ingest would; cost per state, and the
+    estimate for all the store's first blocks."""
+    from rag.answering.block_states import block_messages, first_blocks
+
+    llm = service.llm
+    seconds, tokens, sizes = [], [], []
+    for item in questions:
+        _, _, context = service.retrieve(item["question"])
+        if not context.prefix_text:
+            continue
+        messages, prefix = block_messages(service.prompts, context.prefix_text)
+        started = time.perf_counter()
+        evaluated, written = llm.save_prefix_state(messages, prefix)
+        if evaluated:
+            seconds.append(time.perf_counter() - started)
+            tokens.append(evaluated)
+            sizes.append(written)
+    every = len(first_blocks(service))
+    per_s = statistics.mean(seconds) if seconds else 0.0
+    return {"computed": len(seconds), "all_first_blocks": every, "s_per_state": round(per_s, 2),
+            "tokens_per_state": round(statistics.mean(tokens), 1) if tokens else None,
+            "mb_per_state": round(statistics.mean(sizes) / 1e6, 2) if sizes else None,
+            "ingest_s_all": round(per_s * every), "disk_mb_all": round(statistics.mean(sizes) * every / 1e6) if sizes else None}
 
 
 def scale_report(settings: Settings, max_chunks: int) -> dict[str, Any]:
