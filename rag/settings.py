@@ -139,6 +139,22 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        # Chroma: 3-512 characters of [a-zA-Z0-9._-], starting and ending with a letter or digit
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,400}", value):
+            raise ValueError("a collection name is letters, digits, '_', '-' and single '.', starting with a letter or digit")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_folder(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder; point it at a folder (it is created when missing)")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.llm_backend == "openai" and not self.openai_base_url.startswith(("http://", "https://")):
@@ -151,7 +167,8 @@ class Settings(BaseSettings):
 
     @property
     def keyword_dir(self) -> Path:
-        return self.data_dir / "keyword"
+        """The BM25 index of this collection pair (the default collection keeps the old name)."""
+        return self.data_dir / ("keyword" if self.collection == "newsbot" else f"keyword-{self.collection}")
 
     @property
     def model_cache_dir(self) -> Path:

@@ -20,6 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import StoreError
+from rag.index.rebuild import access_problem, not_writable
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -98,12 +99,14 @@ def open_client(settings: Settings):
             return client
         except Exception as exc:  # chromadb raises several types for connection problems
             raise server_error(settings, exc) from None
-    settings.store_dir.mkdir(parents=True, exist_ok=True)
     try:
+        settings.store_dir.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
         client.list_collections()
         return client
     except Exception as exc:
+        if access_problem(exc):
+            raise not_writable(settings, exc) from None
         raise StoreError(
             f"The store at {settings.store_dir} is corrupt or was written by an incompatible Chroma version "
             f"({type(exc).__name__}: {str(exc)[:120]}). Rebuild it with: newsbot ingest --rebuild"
@@ -147,13 +150,11 @@ _T = TypeVar("_T")
 
 def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
     """Store methods against a Chroma server: lost connections and server errors become a
-    StoreError naming host:port; collections deleted by another process (`ingest --rebuild`)
-    are reopened once."""
+    StoreError naming host:port. In both modes, collections deleted by another process
+    (`ingest --rebuild`) are reopened once, so a running chat or bot serves the rebuilt store."""
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> _T:
-        if not self.settings.uses_chroma_server:
-            return method(self, *args, **kwargs)
         from chromadb.errors import ChromaError, NotFoundError
 
         for attempt in (0, 1):
@@ -162,13 +163,15 @@ def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
             except StoreError:
                 raise
             except NotFoundError as exc:
-                if attempt == 0:
-                    logger.info("Chroma collections changed on the server (%s); reopening them", exc)
+                if attempt == 0:  # `ingest --rebuild` in another process replaced the collections
+                    logger.warning("The store's collections were rebuilt by another process; reopening them")
                     self._open_collections()
                     continue
+                if not self.settings.uses_chroma_server:
+                    raise StoreError(f"The store's collections vanished while in use ({exc}); run the command again") from None
                 raise server_error(self.settings, exc) from None
             except Exception as exc:
-                if _is_server_failure(exc, ChromaError):
+                if self.settings.uses_chroma_server and _is_server_failure(exc, ChromaError):
                     raise server_error(self.settings, exc) from None
                 raise
         raise AssertionError("unreachable")
@@ -206,6 +209,8 @@ class Store:
         except Exception as exc:
             if self.settings.uses_chroma_server:
                 raise server_error(self.settings, exc) from None
+            if access_problem(exc):
+                raise not_writable(self.settings, exc) from None
             raise StoreError(
                 f"The store's collections cannot be opened ({type(exc).__name__}: {str(exc)[:120]}). "
                 f"Rebuild it with: newsbot ingest --rebuild"
@@ -320,14 +325,21 @@ class Store:
 
 
 def wipe(settings: Settings) -> None:
-    """Remove the whole store (embedded: the directory; server: this collection pair)."""
+    """Remove this collection pair and its keyword index, nothing else: other collections in the
+    same store (other NEWSBOT_COLLECTION names) stay. Only an embedded store that cannot be opened
+    at all (a corrupt chroma.sqlite3, unreadable for every collection) is removed as a whole."""
+    from rag.index.rebuild import delete_collections, remove_store
+
     if settings.uses_chroma_server:
-        client = open_client(settings)
-        for name in (f"{settings.collection}_chunks", f"{settings.collection}_sources"):
-            try:
-                client.delete_collection(name)
-            except Exception:  # a missing collection is what we want anyway
-                pass
+        delete_collections(open_client(settings), settings, tolerant=True)
     else:
-        shutil.rmtree(settings.store_dir, ignore_errors=True)
+        try:
+            client = open_client(settings)
+        except StoreError as exc:
+            if "not writable" in str(exc):
+                raise
+            logger.warning("The store at %s cannot be opened; removing it as a whole", settings.store_dir)
+            remove_store(settings)
+        else:
+            delete_collections(client, settings, tolerant=False)
     shutil.rmtree(settings.keyword_dir, ignore_errors=True)

@@ -19,6 +19,7 @@ import numpy as np
 from rag.errors import GenerationError
 from rag.llm.base import Choice, Completion, Message
 from rag.llm.kv_cache import BlockStore, KVState, KVStateCache, state_name
+from rag.llm.template import template_pieces
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,10 @@ class LlamaCppLLM:
             return body + "<|im_start|>assistant\n"
         return self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages]).prompt
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """Tokens of `text`; `special` only for the chat template's own markup, never for message
+        contents (an article's "<|im_end|>" must stay plain text, not close the fence)."""
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -157,9 +160,11 @@ class LlamaCppLLM:
         last = messages[-1]
         if prefix is None or not last.content.startswith(prefix):
             prefix = ""
-        marked = messages[:-1] + [Message(last.role, prefix + _SENTINEL + last.content[len(prefix):])]
-        head, tail = self.render(marked).split(_SENTINEL, 1)
-        return self.tokenize(head), self.tokenize(tail)
+        pieces = template_pieces(self.render, messages)
+        head = [t for text, special in pieces[:-2] for t in self.tokenize(text, special)]
+        head += self.tokenize(prefix)
+        tail = self.tokenize(last.content[len(prefix):]) + self.tokenize(pieces[-1][0], special=True)
+        return head, tail
 
     def _fitting(self, messages: list[Message], prefix: str | None, room: int) -> tuple[list[int], list[int]]:
         """The cacheable head and all prompt tokens, checked to leave `room` tokens in the window."""
@@ -191,7 +196,7 @@ class LlamaCppLLM:
         self._evaluated = 0
         if prefix is None or not head:
             return
-        system_head = self.tokenize(self.render(messages[:1] + [Message(messages[-1].role, _SENTINEL)]).split(_SENTINEL, 1)[0])
+        system_head = self._split(messages[:1] + [Message(messages[-1].role, "")], "")[0]
         if _common_prefix(system_head, head) == len(system_head) and len(system_head) < len(head):
             self._ensure_prefix(system_head)
             self.states.keep(tuple(system_head))
@@ -258,9 +263,6 @@ class LlamaCppLLM:
     def _logprobs(self) -> np.ndarray:
         logits = np.ctypeslib.as_array(self.llama._ctx.get_logits(), shape=(self.llama.n_vocab(),)).astype(np.float64)
         return logits - np.logaddexp.reduce(logits)
-
-
-_SENTINEL = "\u0000NEWSBOT-SPLIT\u0000"
 
 
 def _consume(stream, started: float, prompt_tokens: int, prefill: int, on_token, cancel) -> Completion:
