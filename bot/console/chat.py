@@ -178,9 +178,7 @@ class ChatApp:
         if count == 0:
             self.console.print(Text(f"The store is empty and {settings.seeds_dir} has no articles; "
                                     "add some with: newsbot ingest PATH", style="yellow"))
-        if self._warm_up and self.interactive:  # the model loads while the prompt waits for the first question
-            threading.Thread(target=self._quiet_warm_up, name="newsbot-warm-up", daemon=True).start()
-        elif self._warm_up:
+        if self._warm_up:
             try:
                 with self._busy(f"Loading model {settings.model} …"):
                     self.service.warm_up()
@@ -191,12 +189,6 @@ class ChatApp:
         if self.interactive:
             self.console.print(Text(f"Ask a question, /help for commands. {KEYS}", style="dim"))
         return True
-
-    def _quiet_warm_up(self) -> None:
-        try:
-            self.service.warm_up()
-        except Exception as exc:  # the first question loads the model again and shows the error
-            logger.info("background warm-up failed: %s", exc)
 
     def _ingest_seeds(self) -> int:
         from rag.index.ingest import ingest

@@ -106,6 +106,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
 
 def variant_env(settings, data_dir: Path | None = None, **overrides: str) -> dict[str, str]:
     """Environment of a chat child: the parent's data dir and model, plus overrides."""
-    env = {"NEWSBOT_DATA_DIR": str(data_dir or settings.data_dir), "NEWSBOT_MODEL": settings.model}
+    env = {"NEWSBOT_DATA_DIR": str(data_dir or settings.data_dir), "NEWSBOT_MODEL": settings.model,
+           "NEWSBOT_BLOCK_STATES_MB": str(settings.block_states_mb)}
     env.update(overrides)
     return env
