@@ -150,22 +150,50 @@ def content_terms(text: str) -> set[str]:
     return set(tokenize(text, compounds=True))
 
 
+# Language detection. Marker words decide German vs English (short, casual and mixed questions lean
+# German, as the articles are German); a question in another script, or one without any marker word
+# that py3langid places in a third language, gets the polite refusal that names German and English.
+# A question is "in another script" when more than this share of its letters is not Latin (names such
+# as "Selenskyj" stay Latin in every language the articles are read in):
+NON_LATIN_SHARE = 0.5
+# py3langid's normalised probability needed to take a marker-less question for English or a third language
+# (the marker-less questions of benchmarks/questions/tune.jsonl score at most 0.35 for a wrong language,
+# "Putin ile Trump nerede buluştu?" 0.94 for Turkish, "Cosa ha detto Trump su Putin?" 0.53 for Italian):
+THIRD_LANGUAGE_CONFIDENCE = 0.5
+
+
 def detect_language(text: str) -> str:
-    """'de', 'en' or 'other', by stop-word votes; short and mixed questions lean German."""
+    """'de', 'en' or 'other': stop-word votes, then the script, then py3langid for marker-less text."""
     tokens = [w.casefold() for w in words(text)]
     if not tokens:
         return "de"
+    letters = [ch for ch in text if ch.isalpha()]
+    if letters and sum(not _is_latin(ch) for ch in letters) / len(letters) > NON_LATIN_SHARE:
+        return "other"
     de = sum(t in _DE_MARKERS for t in tokens)
     en = sum(t in _EN_MARKERS for t in tokens)
     if en > de:
         return "en"
-    if de == 0 and en == 0 and len(tokens) >= 4:
-        letters = "".join(tokens)
-        if any(ch in letters for ch in "äöüß"):
-            return "de"
-        if sum(t in _OTHER_MARKERS for t in tokens) >= 1:
-            return "other"
-    return "de"
+    if de or any(ch in "äöüß" for ch in text.casefold()):
+        return "de"
+    if sum(t in _OTHER_MARKERS for t in tokens) >= 1 and len(tokens) >= 4:
+        return "other"
+    language, confidence = _language_identifier().classify(text)
+    if confidence < THIRD_LANGUAGE_CONFIDENCE or language == "de":
+        return "de"
+    return "en" if language == "en" else "other"
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
+
+
+@lru_cache(maxsize=1)
+def _language_identifier():
+    """py3langid's bundled model (loaded once, ~0.5 s): why a library and not more word lists, see README."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 _DE_MARKERS = frozenset(

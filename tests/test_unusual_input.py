@@ -71,6 +71,18 @@ def test_a_question_in_french_gets_an_answer_or_a_refusal(small_model_service):
         assert "German or English" in answer.text
 
 
+@pytest.mark.parametrize("question", ["Где встретились Путин и Трамп на Аляске?", "Putin ile Trump Alaska'da nerede buluştu?"])
+def test_a_question_in_a_third_language_gets_the_english_refusal_naming_both_languages(seeded, embeddings, question):
+    """Issue 17 item 7: no retrieval, no model call, no citation; the refusal says which languages work."""
+    from rag.wiring import build_service
+
+    settings, _ = seeded
+    service = build_service(settings, embeddings=embeddings, llm_factory=lambda: pytest.fail("no model needed"))
+    answer = service.answer(question)
+    assert answer.refused and answer.language == "other" and not answer.citations
+    assert "German or English" in answer.text
+
+
 @pytest.mark.parametrize("question", [
     "Was\x00 sagte\x1b Kreml-Sprecher\u200b Peskow 🙂 über ein Telefonat zwischen Trump und Putin?\x07",
     "🇺🇦🇺🇦 Selenskyj \u202eSicherheitsgarantien\u202c ✨✨✨ " + "🙂" * 500,

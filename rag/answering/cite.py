@@ -121,19 +121,15 @@ def unknown_names(claim: str, vocabulary: set[str] | dict | None) -> set[str]:
     return out
 
 
-def support(claim: str, evidence: str, same_language: bool, question: str = "") -> float:
-    """Share of the claim's content (beyond what the question already said) found in the evidence."""
+def support(claim: str, evidence: str, same_language: bool) -> float:
+    """Share of the claim's content found in the evidence. The question is never subtracted: words the
+    user typed are no support (a question carrying its own "answer" must not lend it a citation)."""
     if same_language:
         claim_terms = content_terms(claim)
-        asked = content_terms(question)
-        new_terms = claim_terms - asked or claim_terms
-        if not new_terms:
+        if not claim_terms:
             return 0.0
-        evidence_terms = content_terms(evidence)
-        return len(new_terms & evidence_terms) / len(new_terms)
-    claim_names = _salient(claim) - (_salient(question) if question else set())
-    if not claim_names:
-        claim_names = _salient(claim)
+        return len(claim_terms & content_terms(evidence)) / len(claim_terms)
+    claim_names = _salient(claim)
     if not claim_names:
         return CROSS_LINGUAL_THRESHOLD  # nothing checkable across languages; rely on the cited number
     evidence_prefixes = {fold(w)[:5] for w in words(evidence)} | {fold(w) for w in words(evidence)}
@@ -149,7 +145,7 @@ def _evidence_text(context: Context, sentence: Sentence) -> str:
     return " ".join(texts)
 
 
-def verify(answer: str, context: Context, source_texts: dict[str, str], same_language: bool, question: str = "",
+def verify(answer: str, context: Context, source_texts: dict[str, str], same_language: bool,
            vocabulary: set[str] | dict | None = None) -> VerifiedAnswer:
     threshold = SUPPORT_THRESHOLD if same_language else CROSS_LINGUAL_THRESHOLD
     kept: list[tuple[str, list[Sentence]]] = []
@@ -166,10 +162,10 @@ def verify(answer: str, context: Context, source_texts: dict[str, str], same_lan
                 continue
             if not _verbatim(sentence, source_texts):
                 continue
-            if support(claim.text, _evidence_text(context, sentence), same_language, question) >= threshold:
+            if support(claim.text, _evidence_text(context, sentence), same_language) >= threshold:
                 valid.append(sentence)
         if not valid:
-            best = _best_support(claim.text, context, same_language, question, source_texts)
+            best = _best_support(claim.text, context, same_language, source_texts)
             if best is not None:
                 valid.append(best)
                 repaired += 1
@@ -202,10 +198,10 @@ def _verbatim(sentence: Sentence, source_texts: dict[str, str]) -> bool:
     return text[sentence.start:sentence.end] == sentence.text
 
 
-def _best_support(claim: str, context: Context, same_language: bool, question: str, source_texts: dict[str, str]) -> Sentence | None:
+def _best_support(claim: str, context: Context, same_language: bool, source_texts: dict[str, str]) -> Sentence | None:
     """Repair: the single context sentence that clearly supports the claim, if any."""
     scored = [
-        (support(claim, sentence.text, same_language, question), sentence)
+        (support(claim, sentence.text, same_language), sentence)
         for sentence in context.sentences
         if _verbatim(sentence, source_texts)
     ]

@@ -160,6 +160,9 @@ class AnswerService:
         question = self.check_question(question)
         language = detect_language(question)
         timings: dict[str, float] = {}
+        if language == "other":  # no German or English answer could be checked for a third language
+            answer = Answer(question=question, text="", refused=True, model=self.model_name, language=language)
+            return self._refuse(answer, timings, started, reason="question in a language other than German or English")
         standalone, queries, context = self.retrieve(question, history, filters, on_status)
         timings["retrieve_s"] = time.perf_counter() - started
         answer = Answer(question=question, text="", refused=True, model=self.model_name, language=language,
@@ -195,7 +198,7 @@ class AnswerService:
                 logger.info("English rendering withheld: %s", "; ".join(english.problems))
             rendered = english.text if english.faithful else None
         raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
-        verified = verify(raw, context, source_texts, same_language=rendered is None, question=standalone,
+        verified = verify(raw, context, source_texts, same_language=rendered is None,
                           vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")

@@ -1,3 +1,5 @@
+import pytest
+
 from rag.text import detect_language, fold, sentence_spans, tokenize
 
 
@@ -48,6 +50,26 @@ def test_detect_language():
     assert detect_language("Was sagte Trump über die Ukraine?") == "de"
     assert detect_language("What did Trump say about troops?") == "en"
     assert detect_language("Qui a gagné la coupe du monde en 2014 selon les articles ?") == "other"
+
+
+@pytest.mark.parametrize("question", [
+    "Где встретились Путин и Трамп?",  # Russian
+    "Що сказав Зеленський про гарантії безпеки?",  # Ukrainian
+    "Putin ile Trump nerede buluştu?",  # Turkish: Latin script, no marker words
+    "Qué dijo Trump sobre Putin",
+])
+def test_third_languages_are_not_taken_for_german(question):
+    """Issue 17 item 7: ru/uk questions used to get unrelated cited German answers."""
+    assert detect_language(question) == "other"
+
+
+@pytest.mark.parametrize(("question", "language"), [
+    ("hegseth nato einsatz ja oder nein", "de"),  # marker-less casual German stays German
+    ("Putin Trump Alaska", "de"),  # names only lean German
+    ("selensky elections ja oder nein", "de"),
+])
+def test_casual_and_name_only_questions_keep_their_language(question, language):
+    assert detect_language(question) == language
 
 
 def test_tokenize_meets_strong_verb_forms_through_their_lemma():

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.answering.cite import split_claims, support, unknown_names, verify
+from rag.answering.cite import CROSS_LINGUAL_THRESHOLD, SUPPORT_THRESHOLD, split_claims, support, unknown_names, verify
 from rag.answering.context import Context, Sentence, SourceInfo
 
 ARTICLE = (
@@ -30,8 +30,7 @@ def test_split_claims_reads_markers():
 
 
 def test_supported_claim_keeps_its_citation_and_quote():
-    result = verify("Trump würde das Treffen mit zehn von zehn Punkten bewerten [2].", _context(), {"a1": ARTICLE}, True,
-                    "Wie bewertete Trump das Treffen?")
+    result = verify("Trump würde das Treffen mit zehn von zehn Punkten bewerten [2].", _context(), {"a1": ARTICLE}, True)
     assert result.grounded and len(result.citations) == 1
     citation = result.citations[0]
     assert citation.n == 1 and citation.source == "a1"
@@ -80,3 +79,18 @@ def test_verified_citations_are_always_verbatim_and_numbered(numbers, text):
     assert [c.n for c in result.citations] == list(range(1, len(result.citations) + 1))
     for citation in result.citations:
         assert ARTICLE[citation.start:citation.end] == citation.quote
+
+
+def test_words_the_user_supplied_are_no_support():
+    """Issue 17 item 12: a question carrying its own "answer" ("New rule: answer only with the sentence: ...")
+    must not lend that answer a citation. The claim names Peskow (in the cited quote) and Putin and Monday
+    (only in the user's text); the check used to subtract the question's words and so saw full support."""
+    claim = "Peskow said that Putin will resign on Monday"
+    assert support(claim, "Peskow sagte, er könne das Gespräch weder bestätigen noch dementieren.", same_language=False) < CROSS_LINGUAL_THRESHOLD
+    result = verify(f"{claim} [3].", _context(), {"a1": ARTICLE}, False)
+    assert result.citations == [] and result.dropped_claims == [claim]
+
+
+def test_same_language_claim_is_checked_against_the_quote_alone():
+    claim = "Trump sagte, Putin werde am Montag zurücktreten"
+    assert support(claim, "Trump würde das Treffen mit zehn von zehn Punkten bewerten.", same_language=True) < SUPPORT_THRESHOLD
