@@ -200,6 +200,10 @@ class AnswerService:
         raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
         verified = verify(raw, context, source_texts, same_language=rendered is None,
                           vocabulary=self.keywords.doc_freq)
+        if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
+            logger.info("English rendering not backed by its quote: %r", rendered[:200])
+            rendered = None
+            verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
         text = verified.text
