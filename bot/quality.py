@@ -40,7 +40,7 @@ def cmd_fit(settings: Settings, args) -> int:
         save_records(cached, records)
         return records
 
-    models = fit(measured(args.tune), [args.tune])
+    models = fit(measured(args.tune), [args.tune], context=service.decisions.context)
     if args.heldout and args.heldout.is_file():
         models.meta["heldout"] = report(models, measured(args.heldout))
     out = args.out or DEFAULT_PATH

@@ -1,6 +1,6 @@
 """Evidence in context, per retrieval setting, on the tune half (choose there) and the held-out half (report).
 
-Usage: .venv/bin/python scripts/tune_retrieval.py [--heldout] [SETTING=VALUE ...]
+Usage: .venv/bin/python scripts/tune_retrieval.py [--heldout] [--lexical] [-v] [SETTING=VALUE ...]
 Translations of non-German questions (the only model call retrieval makes) are computed once with the
 bundled model and cached in benchmarks/questions/signals/translations.json, so a grid over the
 retrieval settings runs without the model.
@@ -24,10 +24,8 @@ from rag.wiring import build_service, ensure_store  # noqa: E402
 CACHE = REPO / "benchmarks/questions/signals/translations.json"
 
 
-def main(argv: list[str]) -> int:
-    split = "heldout" if "--heldout" in argv else "tune"
-    overrides = dict(a.split("=", 1) for a in argv if "=" in a)
-    questions = [json.loads(line) for line in (REPO / f"benchmarks/questions/{split}.jsonl").open(encoding="utf-8")]
+def retrieval_service(overrides: dict[str, str]):
+    """The service on a store of the seeds in a temp dir, its translations read from the cache."""
     data = Path(tempfile.gettempdir()) / "newsbot-tune-retrieval"
     settings = load_settings(data_dir=data, **overrides)
     service = build_service(settings)
@@ -42,6 +40,20 @@ def main(argv: list[str]) -> int:
         return cache[question]
 
     service.translate = translate
+    return service
+
+
+def load_split(split: str) -> list[dict]:
+    return [json.loads(line) for line in (REPO / f"benchmarks/questions/{split}.jsonl").open(encoding="utf-8")]
+
+
+def main(argv: list[str]) -> int:
+    split = "heldout" if "--heldout" in argv else "tune"
+    overrides = dict(a.split("=", 1) for a in argv if "=" in a)
+    questions = load_split(split)
+    service = retrieval_service(overrides)
+    if "--lexical" in argv:  # the unfitted order, for comparison
+        service.decisions.context = None
     found: dict[str, list[int]] = {}
     tokens = []
     misses = []

@@ -9,11 +9,13 @@ at one exact, verbatim sentence of an article.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rag.answering.fitted import LogisticModel
 from rag.answering.retrieve import ScoredChunk
 from rag.german import NEIGHBOUR_STARTS
 from rag.index.keyword import KeywordIndex
@@ -41,6 +43,7 @@ RECENCY_TIE = 0.05
 logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], int]
+Similarity = Callable[[list[str]], list[float]]  # sentences -> cosine to the question
 
 
 @dataclass
@@ -133,27 +136,39 @@ class Corpus:
             return self._sentences[source]
 
 
-def select_context(
-    question_terms: dict[str, float],
-    hits: list[ScoredChunk],
-    corpus: Corpus,
-    budget_tokens: int,
-    count_tokens: TokenCounter,
-    expand_top: int = 1,
-    max_sentences: int = 9,
-    prefer_recent: bool = False,
-) -> Context:
-    """Evidence first: the best sentences lead, each in a small window of its neighbours.
+@dataclass
+class SentenceCandidate:
+    """A sentence of a retrieved chunk, with the signals the fitted context scorer reads."""
 
-    A small model tends to cite what it reads first, and the lexical score puts the answering
-    sentence first for most questions, so blocks are ordered by score, not by article order.
-    The first block depends only on the top sentence, so the model state after reading it can be
-    cached and reused by every question whose best sentence it is (see LlamaCppLLM).
-    """
+    source: str
+    index: int
+    rank: int  # its chunk's retrieval rank
+    text: str
+    overlap: float  # idf-weighted share of the question's terms it contains
+    lexical: float  # overlap scaled by the chunk-rank prior: the unfitted order, and a signal of the pick model
+    dense: float = 0.0
+
+
+def context_signals(candidates: list[SentenceCandidate], english: bool) -> list[dict[str, float]]:
+    """Per candidate: its own evidence and its distance to the best candidate of the same question
+    (the gaps make the scores comparable across questions with many or few matching terms)."""
+    if not candidates:
+        return []
+    best_overlap = max(c.overlap for c in candidates)
+    best_dense = max(c.dense for c in candidates)
+    return [{
+        "overlap": c.overlap, "overlap_gap": best_overlap - c.overlap, "dense": c.dense, "dense_gap": best_dense - c.dense,
+        "prior": 1.0 / (1 + c.rank), "lexical": c.lexical, "english": float(english),
+        "length": math.log(1 + len(c.text)),
+    } for c in candidates]
+
+
+def candidates_of(question_terms: dict[str, float], hits: list[ScoredChunk], corpus: Corpus,
+                  similarity: Similarity | None = None) -> list[SentenceCandidate]:
+    """Every content sentence of the retrieved chunks, once, in retrieval order."""
     total_weight = sum(question_terms.values()) or 1.0
-    candidates: list[tuple[float, int, str, int]] = []  # score, order, source, sentence index
+    found: list[SentenceCandidate] = []
     seen: set[tuple[str, int]] = set()
-    evidence: dict[tuple[str, int], float] = {}
     for rank, hit in enumerate(hits):
         record = corpus.record(hit.source)
         if record is None:
@@ -163,22 +178,60 @@ def select_context(
             if span.start < hit.start or span.end > hit.end or (hit.source, index) in seen:
                 continue
             seen.add((hit.source, index))
-            terms = content_terms(record.text[span.start:span.end])
+            text = record.text[span.start:span.end]
+            terms = content_terms(text)
             overlap = sum(w for t, w in question_terms.items() if t in terms) / total_weight
             # The chunk's rank only scales a sentence's own evidence: a sentence without question terms
             # is never chosen for its chunk's sake (measured: +1 hit at 420 tokens over an additive prior).
-            candidates.append((overlap * (1 + prior) + RANK_TIE_BREAK * prior, len(candidates), hit.source, index))
-            evidence[(hit.source, index)] = overlap
+            found.append(SentenceCandidate(hit.source, index, rank, text, overlap, overlap * (1 + prior) + RANK_TIE_BREAK * prior))
+    if similarity is not None and found:
+        for candidate, value in zip(found, similarity([c.text for c in found])):
+            candidate.dense = float(value)
+    return found
+
+
+def select_context(
+    question_terms: dict[str, float],
+    hits: list[ScoredChunk],
+    corpus: Corpus,
+    budget_tokens: int,
+    count_tokens: TokenCounter,
+    expand_top: int = 1,
+    max_sentences: int = 9,
+    prefer_recent: bool = False,
+    similarity: Similarity | None = None,
+    scorer: LogisticModel | None = None,
+    english: bool = False,
+) -> Context:
+    """Evidence first: the best sentences lead, each in a small window of its neighbours.
+
+    A small model tends to cite what it reads first, so blocks are ordered by evidence, not by
+    article order: the fitted scorer's probability that a sentence holds the answer (from its
+    question-term overlap, its dense similarity to the question and its chunk's rank) when one is
+    given with a similarity function, else the lexical score. The first block depends only on the
+    top sentence, so the model state after reading it can be cached and reused by every question
+    whose best sentence it is (see LlamaCppLLM).
+    """
+    found = candidates_of(question_terms, hits, corpus, similarity if scorer is not None else None)
+    if scorer is not None and similarity is not None:
+        order = [scorer.score(s) for s in context_signals(found, english)]
+        tie = order
+    else:
+        order = [c.lexical for c in found]
+        tie = [c.overlap for c in found]
+    candidates = [(order[i], i, c.source, c.index) for i, c in enumerate(found)]
+    lexical = {(c.source, c.index): c.lexical for c in found}
     if prefer_recent:  # "neuester Stand": between sentences with equal evidence, the newer article leads
-        dated = {s: (r.date_ord if (r := corpus.record(s)) else 0) for s in {c[2] for c in candidates}}
-        candidates.sort(key=lambda c: (-round(evidence[(c[2], c[3])] / RECENCY_TIE), -dated[c[2]], -c[0], c[1]))
+        dated = {s: (r.date_ord if (r := corpus.record(s)) else 0) for s in {c.source for c in found}}
+        candidates.sort(key=lambda c: (-round(tie[c[1]] / RECENCY_TIE), -dated[c[2]], -c[0], c[1]))
     else:
         candidates.sort(key=lambda c: (-c[0], c[1]))
 
     blocks: list[tuple[str, list[int]]] = []
     scores: dict[tuple[str, int], float] = {}
     used = 0
-    for position, (score, _, source, index) in enumerate(candidates):
+    for position, (_, _, source, index) in enumerate(candidates):
+        score = lexical[(source, index)]  # what the pick model reads as `lexical`
         if (source, index) in scores:
             continue
         record = corpus.record(source)
@@ -205,7 +258,7 @@ def select_context(
         used += cost
         if used >= budget_tokens:
             break
-    return _render(blocks, scores, corpus, question_terms, total_weight, count_tokens)
+    return _render(blocks, scores, corpus, question_terms, sum(question_terms.values()) or 1.0, count_tokens)
 
 
 _LATEST = re.compile(r"\b(neueste[nrsm]?|neuester?\s+stand|aktuelle[nrsm]?\s+stand|zuletzt|jüngste[nrsm]?|"

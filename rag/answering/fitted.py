@@ -55,11 +55,17 @@ class DecisionModels:
     rendering_min_similarity: float = 0.0
     meta: dict = field(default_factory=dict)  # where the data came from, when, how to refit
     version: int = FORMAT_VERSION
+    # which retrieved sentences enter the context, in what order (scripts/fit_context.py); None: lexical order
+    context: LogisticModel | None = None
+
+    @property
+    def _named(self) -> tuple[str, ...]:
+        return ("pick", "join", "answer") + (("context",) if self.context is not None else ())
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": self.version, "meta": self.meta, "rendering_min_similarity": self.rendering_min_similarity,
-                   "models": {k: asdict(getattr(self, k)) for k in ("pick", "join", "answer")}}
+                   "models": {k: asdict(getattr(self, k)) for k in self._named}}
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
@@ -70,7 +76,7 @@ class DecisionModels:
                 raise ValueError(f"format {payload.get('version')}, expected {FORMAT_VERSION}")
             models = {k: LogisticModel(**v) for k, v in payload["models"].items()}
             return cls(models["pick"], models["join"], models["answer"], float(payload.get("rendering_min_similarity", 0.0)),
-                       payload.get("meta", {}))
+                       payload.get("meta", {}), context=models.get("context"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DecisionModelError(
                 f"Cannot load the answer decisions from {path}: {exc}. Reinstall newsbot, or refit them: newsbot fit"

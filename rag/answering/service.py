@@ -145,7 +145,9 @@ class AnswerService:
         hits = self.search.search(queries, self.settings.top_k, filters)
         terms = self._question_terms(queries)
         context = select_context(terms, hits, self.corpus, self.settings.context_tokens, self.count_tokens,
-                                 prefer_recent=asks_for_latest(standalone))
+                                 prefer_recent=asks_for_latest(standalone), scorer=self.decisions.context,
+                                 similarity=lambda texts: self._dense([standalone, *queries[1:]], texts),
+                                 english=language == "en")
         return standalone, queries, context
 
     def _answer(self, question, history, on_token, cancel, filters, on_status) -> Answer:

@@ -183,7 +183,8 @@ def _choose_threshold(scores: list[float], labels: list[int], cost: float = WRON
     return max((t / 100 for t in range(5, 96)), key=lambda t: (utility(t), t))
 
 
-def fit(records: list[dict], data_paths: list[Path]) -> DecisionModels:
+def fit(records: list[dict], data_paths: list[Path], context: LogisticModel | None = None) -> DecisionModels:
+    """`context`: the context scorer the records were collected with (fitted apart, kept as it is)."""
     for record in records:
         record["_ev"] = Evidence.from_json(record["evidence_signals"]) if record.get("evidence_signals") else None
     trained_on = {"questions": len(records), "files": {p.name: file_hash(p) for p in data_paths}}
@@ -217,7 +218,7 @@ def fit(records: list[dict], data_paths: list[Path]) -> DecisionModels:
     answer.trained_on = {**trained_on, "rows": len(rows), "positives": sum(labels), "C": c_answer}
     answer.report = {"tune_cv": threshold_table(oof, labels, answerable)}
     return DecisionModels(pick, join, answer, models.rendering_min_similarity,
-                          {"fitted_by": "newsbot fit", "tune": trained_on})
+                          {"fitted_by": "newsbot fit", "tune": trained_on}, context=context)
 
 
 def report(models: DecisionModels, records: list[dict]) -> dict[str, Any]:
