@@ -205,6 +205,7 @@ def _filters(args):
 
 def cmd_ask(settings: Settings, args) -> int:
     from rag.errors import QuestionError
+    from rag.safe_text import strip_controls
     from rag.wiring import build_service
 
     if not args.file and (args.question is None or not args.question.strip()):
@@ -246,7 +247,8 @@ def cmd_ask(settings: Settings, args) -> int:
         return 0
     streamed: list[str] = []
 
-    def on_token(piece: str) -> None:
+    def on_token(piece: str) -> None:  # article text reaches the terminal without control sequences (issue 17.4)
+        piece = strip_controls(piece)
         streamed.append(piece)
         sys.stdout.write(piece)
         sys.stdout.flush()
@@ -254,11 +256,11 @@ def cmd_ask(settings: Settings, args) -> int:
     answer = service.answer(args.question, on_token=on_token if sys.stdout.isatty() else None, filters=filters)
     if streamed:
         sys.stdout.write("\n")
-        if "".join(streamed).strip() != answer.text.strip():
+        if "".join(streamed).strip() != strip_controls(answer.text).strip():
             print("\n(verified:)")
-            print(answer.text)
+            print(strip_controls(answer.text))
     else:
-        print(answer.text)
+        print(strip_controls(answer.text))
     print(render_sources(answer))
     return 0
 

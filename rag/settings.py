@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     # --- chat --------------------------------------------------------------------------------
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns used to understand follow-up questions")
     max_question_chars: int = Field(2000, ge=10, description="Longest accepted question in characters")
+    chat_history_lines: int = Field(500, ge=0, description="Questions kept in the console chat's input history file (owner-only); 0 = no history file")
 
     # --- discord -----------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(

@@ -38,6 +38,7 @@ from bot.console.render import (
 )
 from rag.answer import Answer, Citation, Turn
 from rag.errors import UserError
+from rag.safe_text import strip_controls
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -150,16 +151,10 @@ class ChatApp:
 
     def _make_session(self):
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-        history: Any
-        try:
-            self.history_file.parent.mkdir(parents=True, exist_ok=True)
-            self.history_file.touch(exist_ok=True)
-            history = FileHistory(str(self.history_file))
-        except OSError as exc:
-            logger.warning("input history not kept across runs: cannot write %s (%s)", self.history_file, exc)
-            history = InMemoryHistory()
+        from bot.console.history import open_history
+
+        history = open_history(self.history_file, self.settings.chat_history_lines)  # 0600, bounded, or off (17.11)
         return PromptSession(history=history, enable_history_search=True)
 
     # ---- start-up -------------------------------------------------------------------------------
@@ -296,13 +291,14 @@ class ChatApp:
             except queue.Empty:
                 continue
             if kind == "status":
-                status_kind, text = value
+                status_kind, text = value[0], strip_controls(value[1])
                 if status_kind == "rewritten":
                     self.console.print(Text(f"↳ {text}", style="dim italic") if self.interactive else Text(f"(rewritten: {text})"))
             elif kind == "token":
                 if not self.interactive:
                     request.streamed.append(value)  # plain output shows only the verified text
                     continue
+                value = strip_controls(value)
                 if not request.streamed:
                     status.__exit__(None, None, None)
                     value = value.lstrip()
@@ -333,16 +329,16 @@ class ChatApp:
     # ---- rendering ------------------------------------------------------------------------------
     def show_answer(self, answer: Answer, streamed: str) -> None:
         """The final answer: what was streamed, corrected where verification changed it, then sources."""
-        shown = comparable(streamed)
+        shown, text = comparable(streamed), strip_controls(answer.text)
         if answer.refused:
             if shown and self.interactive:
                 self.console.print(Text("The citations in this draft did not check out against the articles; withdrawn.", style="dim"))
-            self.console.print(Text(answer.text, style="yellow"))
+            self.console.print(Text(text, style="yellow"))
         elif not self.interactive or not shown:
-            self.console.print(Text(answer.text))
-        elif shown != comparable(answer.text):
+            self.console.print(Text(text))
+        elif shown != comparable(text):
             self.console.print(Text("Verified answer (unsupported parts removed, citations renumbered):", style="dim"))
-            self.console.print(Text(answer.text))
+            self.console.print(Text(text))
         if answer.citations:
             self.show_sources(answer.citations, answer.as_of)
         if self.interactive:
@@ -360,22 +356,22 @@ class ChatApp:
         if answer is None:
             self.console.print(Text("No answer yet: ask a question first.", style="dim"))
             return
-        self.console.print(Text.assemble(("Question: ", "bold"), answer.standalone_question or answer.question))
+        self.console.print(Text.assemble(("Question: ", "bold"), strip_controls(answer.standalone_question or answer.question)))
         if answer.citations:
             self.console.print(Text("Cited passages (verbatim from the articles):", style="bold"))
             for c in answer.citations:
                 self.console.print(source_line(c) + Text(f"  chars {c.start}–{c.end}", style="dim"))
-                self.console.print(Text(f"    „{c.quote}“"))
+                self.console.print(Text(f"    „{strip_controls(c.quote)}“"))
         if not answer.retrieved:
             self.console.print(Text("No passages were retrieved for this question.", style="dim"))
             return
         self.console.print(Text(f"Retrieved passages the model read ({len(answer.retrieved)}):", style="bold"))
         for source, passages in group_by_source(answer.retrieved):
             first = passages[0]
-            self.console.print(Text.assemble(("  ", ""), (first.title or source, "bold"),
-                                             (f" ({first.date or 'undatiert'}; ", "dim"), (source, "cyan"), (")", "dim")))
+            self.console.print(Text.assemble(("  ", ""), (strip_controls(first.title or source), "bold"),
+                                             (strip_controls(f" ({first.date or 'undatiert'}; "), "dim"), (strip_controls(source), "cyan"), (")", "dim")))
             for p in passages:
-                self.console.print(Text.assemble((f"    {p.score:.3f}  ", "dim"), p.text))
+                self.console.print(Text.assemble((f"    {p.score:.3f}  ", "dim"), strip_controls(p.text)))
 
     def error(self, exc: BaseException) -> None:
         """One line, never a traceback (the log has the details)."""

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 
+from rag.safe_text import strip_controls
 from rag.settings import Settings
 
 EXIT_USAGE = 2
@@ -45,7 +46,7 @@ def feeds_command(settings: Settings, args, run_ingest: Callable) -> int:
         for url, info in feeds.items():
             state = f"last refresh {info.get('last_refresh') or 'never'}"
             state += f", error: {info['last_error']}" if info.get("last_error") else ""
-            print(f"{url}  {info.get('title') or ''}  ({state})")
+            print(strip_controls(f"{url}  {info.get('title') or ''}  ({state})"))
         return 0
     store = open_store(settings)
     if args.feeds_command == "remove":
@@ -57,7 +58,7 @@ def feeds_command(settings: Settings, args, run_ingest: Callable) -> int:
         print(json.dumps([a.as_json() for a in rows], ensure_ascii=False))
         return 0
     for a in rows:
-        print(f"{a.added_at}  {a.date or 'undatiert'}  {a.outlet}: {a.title}\n    {a.url}")
+        print(strip_controls(f"{a.added_at}  {a.date or 'undatiert'}  {a.outlet}: {a.title}\n    {a.url}"))
     return 0
 
 
@@ -74,7 +75,7 @@ def sources_command(settings: Settings, args) -> int:
     for r in rows:
         state = "" if r.status == "ok" else f"  [{r.status}]"
         copy = f"  (copy of {r.duplicate_of})" if r.duplicate_of else ""
-        print(f"{r.source}  {r.date or 'undatiert'}  {r.title}{copy}{state}\n    {r.where}")
+        print(strip_controls(f"{r.source}  {r.date or 'undatiert'}  {r.title}{copy}{state}\n    {r.where}"))
     return 0
 
 

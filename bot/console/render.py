@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rag.answer import Citation, RetrievedPassage
+from rag.safe_text import strip_controls
 from rag.settings import Settings
 
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
@@ -19,12 +20,13 @@ _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 
 def sources_block(citations: Iterable[Citation], as_of: str | None = None) -> list[Text]:
     """`Quellen:`, then per citation `[n] Title (date; source or outlet; URL)`, the quote indented,
-    "auch bei: …" for agency copies; then `Stand: <date of the newest cited article>`."""
+    "auch bei: …" for agency copies; then `Stand: <date of the newest cited article>`.
+    Article text is written without control sequences (issue 17.4), whatever the store holds."""
     citations = list(citations)
     lines = [Text("Quellen:", style="bold")]
     for c in citations:
         lines.append(source_line(c))
-        lines.append(Text(f"    „{c.quote}“", style="italic"))
+        lines.append(Text(f"    „{strip_controls(c.quote)}“", style="italic"))
         if c.also:
             lines.append(Text(f"    {also_text(c)}", style="dim"))
     if citations:
@@ -42,7 +44,7 @@ def sources_text(citations: list[Citation], as_of: str | None = None) -> str:
 def also_text(citation: Citation) -> str:
     """Agency copies: "auch bei: Outlet B, Outlet C" (empty without copies)."""
     names = list(dict.fromkeys((a.get("outlet") or a.get("url") or "").strip() for a in citation.also))
-    return f"auch bei: {', '.join(n for n in names if n)}" if any(names) else ""
+    return strip_controls(f"auch bei: {', '.join(n for n in names if n)}") if any(names) else ""
 
 
 @contextmanager
@@ -80,8 +82,8 @@ def comparable(text: str) -> str:
 
 def source_line(c: Citation) -> Text:
     where = "; ".join(x for x in (c.outlet if c.url else "", c.url or c.source) if x)  # web sources: outlet and page
-    return Text.assemble((f"[{c.n}] ", "bold cyan"), (c.title or c.source, "bold"),
-                         (f" ({c.date or 'undatiert'}; ", "dim"), (where, "cyan"), (")", "dim"))
+    return Text.assemble((f"[{c.n}] ", "bold cyan"), (strip_controls(c.title or c.source), "bold"),
+                         (strip_controls(f" ({c.date or 'undatiert'}; "), "dim"), (strip_controls(where), "cyan"), (")", "dim"))
 
 
 def group_by_source(passages: list[RetrievedPassage]) -> list[tuple[str, list[RetrievedPassage]]]:

@@ -75,8 +75,20 @@ def truncate(text: str, limit: int) -> str:
 
 
 def escape_article_text(text: str) -> str:
-    """Article text is quoted verbatim: neutralise its Markdown and its mentions."""
-    return escape_mentions(escape_markdown(text))
+    """Article text is quoted verbatim: neutralise its Markdown and its mentions. escape_markdown
+    leaves a masked link live when another bracket precedes it on the line ("[1] … [hier](url)"),
+    so every "](" is broken too; Discord shows "\\(" as "(" (issue 17.5)."""
+    return escape_mentions(escape_markdown(text).replace("](", "]\\("))
+
+
+_ESCAPED_MARKER = re.compile(r"\\\[(\d{1,3})\]")
+
+
+def escape_answer(text: str) -> str:
+    """An answer quotes article sentences, so its text is escaped like any article text (issue
+    17.5). The bot's own [n] markers stay plain: escaping them would change nothing visible, and
+    with every "](" broken no marker can start a link."""
+    return _ESCAPED_MARKER.sub(r"[\1]", escape_article_text(text))
 
 
 def blockquote(text: str) -> str:
@@ -127,7 +139,7 @@ def _best_cut(text: str, limit: int) -> int:
 
 def preview(streamed: str, lang: Lang = "de") -> str:
     """The answer so far, while it streams; always within one message."""
-    text = escape_mentions(streamed.strip())
+    text = escape_answer(streamed.strip())
     if not text:
         return t("working", lang)
     return truncate(text, MESSAGE_LIMIT - 2) + " ▌"
@@ -148,7 +160,7 @@ def answer_messages(answer: Answer, lang: Lang = "de", *, embeds: bool = True,
     Without `embeds` (a channel where the bot lacks Embed Links) the sources follow as text
     messages, headed by `embeds_missing` (which says why).
     """
-    text = answer.text.strip() or (t("failed", lang) if answer.error else t("empty_answer", lang))
+    text = escape_answer(answer.text.strip()) or (t("failed", lang) if answer.error else t("empty_answer", lang))
     parts = [MessagePart(part) for part in split_message(escape_mentions(text))]
     if embeds:
         embed = sources_embed(answer, lang=lang)

@@ -17,7 +17,12 @@ from rag.answering.context import Context, Sentence
 from rag.text import ENGLISH_STOPWORDS, GERMAN_STOPWORDS, content_terms, fold, tokenize, words
 
 _COMMON = ENGLISH_STOPWORDS | GERMAN_STOPWORDS
-MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+# A citation marker is digits in brackets, never any other bracketed text ("[Anm. d. Red.]") and
+# never a masked link's label ("[1](https://…)"): markers must not eat article text (issue 17.5).
+MARKER = re.compile(r"\s*\[(\d{1,3})\](?!\()")
+_BARE_MARKER = re.compile(r"\[(\d{1,3})\](?!\()")
+# Closing quotes and brackets after a sentence's final punctuation: „Kommt er?“ ends with "?".
+_CLOSERS = "\"'»«“”„’‘)]"
 # Thresholds of the claim check (set by hand on the dev set's answers, then kept while
 # tests/rag/answering/test_cite.py and the end-to-end answers stayed right):
 # a claim is supported when this share of its new content words is in the quote (same language) ...
@@ -46,21 +51,24 @@ class VerifiedAnswer:
     grounded: bool
 
 
-_LEADING = re.compile(r"\[(\d{1,3})\]\s*([^\[]*)")
-
-
 def markers_last(answer: str) -> str:
-    """'[2] Claim. [3] Other.' (how the model is asked to write: evidence first) -> 'Claim [2]. Other [3].'"""
-    if not answer.lstrip().startswith("["):
+    """'[2] Claim. [3] Other?' (how the model is asked to write: evidence first) -> 'Claim. [2] Other? [3]'.
+    Everything between two markers is the claim, brackets and final punctuation included."""
+    stripped = answer.lstrip()
+    if not _BARE_MARKER.match(stripped):
         return answer
+    found = list(_BARE_MARKER.finditer(stripped))
     parts = []
-    for match in _LEADING.finditer(answer):
-        text = match.group(2).strip()
-        if not text:
-            continue
-        end = text[-1] if text[-1] in ".!?" else "."
-        parts.append(f"{text.rstrip('.!?').rstrip()} [{match.group(1)}]{end}")
+    for match, following in zip(found, [*found[1:], None], strict=True):
+        text = stripped[match.end():following.start() if following else len(stripped)].strip()
+        if text:
+            parts.append(f"{text} [{match.group(1)}]")
     return " ".join(parts)
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether text already ends in . ! ? or … (before any closing quotes or brackets)."""
+    return text.rstrip().rstrip(_CLOSERS)[-1:] in (".", "!", "?", "…")
 
 
 def split_claims(answer: str) -> list[Claim]:
@@ -187,7 +195,7 @@ def verify(answer: str, context: Context, source_texts: dict[str, str], same_lan
                 citations.append(Citation(numbers[key], sentence.source, info.title, info.date, sentence.text, sentence.start, sentence.end))
             markers.append(f"[{numbers[key]}]")
         body = text.rstrip()
-        if body and body[-1] not in ".!?":
+        if body and not ends_sentence(body):  # a question stays a question, a quote keeps its "?“"
             body += "."
         parts.append(f"{body} {''.join(markers)}")
     return VerifiedAnswer(" ".join(parts), citations, dropped, repaired, grounded=bool(kept) and not dropped)

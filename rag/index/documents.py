@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import DocumentError
+from rag.safe_text import strip_controls
 from rag.text import Span
 
 logger = logging.getLogger(__name__)
-PARSER_VERSION = 2  # bump when parsing, furniture stripping or sentence splitting changes
+PARSER_VERSION = 3  # bump when parsing, furniture stripping or sentence splitting changes (3: control sequences removed)
 
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
@@ -107,9 +108,9 @@ def read_document(path: Path, source_id: str | None = None) -> SourceDocument:
     if suffix in (".html", ".htm"):
         text, extracted = _extract_html(text, path)
     doc = parse_text(text, source_id or path.stem, path, content_hash, markdown=suffix in (".md", ".markdown"))
-    doc.title = extracted.get("title") or doc.title
+    doc.title = strip_controls(extracted.get("title") or "") or doc.title
     doc.date = extracted.get("date") or doc.date
-    doc.outlet = extracted.get("outlet") or doc.outlet
+    doc.outlet = strip_controls(extracted.get("outlet") or "") or doc.outlet
     if not doc.blocks:
         raise DocumentError(f"{path}: no article text left after removing page furniture")
     return doc
@@ -142,7 +143,10 @@ def _extract_html(html: str, path: Path) -> tuple[str, dict[str, str | None]]:
 
 
 def parse_text(text: str, source_id: str, path: Path, content_hash: str, *, markdown: bool = False) -> SourceDocument:
-    """Split text into content blocks (furniture removed) and read title, date and outlet."""
+    """Split text into content blocks (furniture removed) and read title, date and outlet.
+    Terminal control sequences go first (issue 17.4): the stored text, which every offset points
+    into, never carries them."""
+    text = strip_controls(text)
     date: str | None = None
     outlet: str | None = None
     lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.end() > m.start() or False]

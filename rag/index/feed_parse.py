@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 from rag.errors import UserError
 from rag.index.web import normalise_url
+from rag.safe_text import strip_controls
 
 # A source id: "web-" + a readable slug of host and path + a hash of the whole URL. The slug is
 # cut so ids stay short in citations; the hash keeps two long URLs with one prefix apart.
@@ -135,7 +136,7 @@ def parse_feed(body: bytes, url: str) -> Feed:
 
 
 def _text(element: Any) -> str:
-    return " ".join((element.text or "").split()) if element is not None else ""
+    return " ".join(strip_controls(element.text or "").split()) if element is not None else ""
 
 
 def _guid_link(item: Any) -> str:

@@ -19,6 +19,7 @@ from rag.index.feed_registry import FeedRegistry
 from rag.index.ingest import IngestSummary, _writing
 from rag.index.store import SourceRecord, Store
 from rag.index.web import Fetcher, FetchError, FetchResult, normalise_url
+from rag.safe_text import strip_controls
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,10 @@ def read_web_document(result: FetchResult, source_id: str, item: FeedItem | None
     # extensive=False: only dates the page states (meta tags, time elements); the extensive search
     # guesses, e.g. 2025-01-01 from a "© 2025" footer, which would hide the feed's real pubDate
     meta = trafilatura.extract_metadata(html, default_url=url, extensive=False)
-    title = (meta.title if meta else None) or (item.title if item else "")
+    title = strip_controls((meta.title if meta else None) or (item.title if item else ""))
     date = (meta.date if meta else None) or (item.date if item else None)
-    outlet = (meta.sitename if meta else None) or outlet_hint or (urlsplit(url).hostname or "").removeprefix("www.")
-    author = (meta.author if meta else None) or ""
+    outlet = strip_controls((meta.sitename if meta else None) or outlet_hint or (urlsplit(url).hostname or "").removeprefix("www."))
+    author = strip_controls((meta.author if meta else None) or "")
     digest = hashlib.sha256(f"newsbot-web-{PARSER_VERSION}\0{title}\0{date}\0{outlet}\0{author}\0{text}".encode()).hexdigest()
     doc = parse_text(text, source_id, Path(source_id), digest)
     if not doc.blocks:
