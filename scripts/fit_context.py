@@ -1,6 +1,6 @@
 """Fit the context scorer (which retrieved sentences the model reads first) on the tune questions.
 
-Usage: .venv/bin/python scripts/fit_context.py [--write]
+Usage: .venv/bin/python scripts/fit_context.py [--reuse] [--write]   (--reuse: the signals measured last time)
 Every content sentence of the retrieved chunks is one row: its signals (rag/answering/context.py
 `context_signals`: question-term overlap, dense similarity, chunk rank, English question) and the
 label "holds an evidence string of the question". Logistic regression, its regularisation chosen
@@ -11,6 +11,7 @@ rag/answering/decisions.json as `context`; measure the effect with scripts/tune_
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import sys
@@ -22,7 +23,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from tune_retrieval import load_split, retrieval_service  # noqa: E402
 
-import sklearn.linear_model  # noqa: E402,F401  (loaded before the embedder: its OpenMP runtime first)
 from rag.answering.context import candidates_of, context_signals  # noqa: E402
 from rag.answering.fitted import DEFAULT_PATH, DecisionModels, file_hash, fit_logistic  # noqa: E402
 from rag.quality.fit import _has_evidence  # noqa: E402
@@ -89,7 +89,12 @@ def cv_mean_rank(groups: list[dict], c: float) -> float:
 
 def main(argv: list[str]) -> int:
     service = retrieval_service({})
-    tune, heldout = collect(service, load_split("tune")), collect(service, load_split("heldout"))
+    cache = Path(service.settings.data_dir) / "context-signals.json"
+    if "--reuse" in argv and cache.is_file():
+        tune, heldout = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        tune, heldout = collect(service, load_split("tune")), collect(service, load_split("heldout"))
+        cache.write_text(json.dumps([tune, heldout]), encoding="utf-8")
     scores = {c: cv_mean_rank(tune, c) for c in GRID}
     best = min(GRID, key=lambda c: (scores[c], -c))
     print("cv mean rank of the first evidence sentence:", {c: round(v, 3) for c, v in scores.items()})
