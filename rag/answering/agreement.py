@@ -29,7 +29,7 @@ SAME_FACT_THRESHOLD = 0.937
 # Names are compared by their folded first letters, so inflected forms meet ("Kesslers"/"Kessler").
 NAME_PREFIX = 5
 # A name conflict is a substitution: at most this many unmatched names on both sides together, and
-# at least one shared name (more unmatched names mean a reworded sentence, not another name).
+# at least one shared capitalised word (more unmatched names mean a reworded sentence, not another name).
 MAX_NAME_CHANGES = 4
 
 _COMMON = GERMAN_STOPWORDS | ENGLISH_STOPWORDS
