@@ -59,6 +59,8 @@ class Answer:
     id: Any = None
     # the fitted decisions' scores (rag/answering/decide.py): why it answered or refused
     decision: dict[str, float] = field(default_factory=dict)
+    # citation numbers of two articles that state the answered fact differently (both quoted, with dates)
+    disagreement: list[int] = field(default_factory=list)
 
     @property
     def as_of(self) -> str | None:
@@ -97,6 +99,7 @@ class Answer:
             "prompt_tokens": self.prompt_tokens,
             "generated_tokens": self.generated_tokens,
             "decision": self.decision,
+            "disagreement": self.disagreement,
         }
         if self.error:
             data["error"] = self.error

@@ -32,6 +32,12 @@ _QUESTION_WORDS = frozenset(
     "who whom whose what when where why how which".split()
 )
 _AND = frozenset({"und", "and", "sowie", "plus"})
+# A question about the latest state ("neuester Stand", "zuletzt", "latest"): when the two best offered
+# sentences come from different dated articles and their pick scores (probabilities) lie within this
+# margin, the newer article's sentence is picked. 0.05, like the context's RECENCY_TIE: a gap this
+# small is one weak signal (a question word more, a slightly better dense match), no evidence that
+# the older report answers better, while the question asks for the newer state.
+RECENCY_PICK_TIE = 0.05
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Candidate:
     coverage: float  # idf-weighted share of the question's terms it contains
     dense: float  # cosine similarity to the question (best over the question's phrasings)
     logprob: float = UNOFFERED_LOGPROB
+    date_ord: int = 0  # the article's date as an ordinal (0: undated)
 
 
 @dataclass
@@ -60,6 +67,7 @@ class Evidence:
     context_coverage: float
     unknown_share: float  # idf-weighted share of the question's terms no article contains
     question_terms: dict[str, float] = field(default_factory=dict)
+    latest: bool = False  # the question asks for the latest state (rag.answering.context.asks_for_latest)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -178,14 +186,25 @@ def answer_signals(evidence: Evidence, pick: Candidate, pick_score: float, secon
     }
 
 
+def newer_wins_tie(ranked: list[Candidate], scores: dict[int, float]) -> bool:
+    """The runner-up is from another, newer dated article and scores within RECENCY_PICK_TIE of the best."""
+    if len(ranked) < 2:
+        return False
+    best, second = ranked[0], ranked[1]
+    return (best.source != second.source and best.date_ord > 0 and second.date_ord > best.date_ord
+            and scores[id(best)] - scores[id(second)] <= RECENCY_PICK_TIE)
+
+
 def decide(models: DecisionModels, evidence: Evidence) -> Decision:
     offered = evidence.offered
     if not offered:
         return Decision(False, [], 0.0, 0.0, "no context")
     scores = {id(c): models.pick.score(sentence_signals(evidence, c)) for c in evidence.candidates}
     ranked = sorted(offered, key=lambda c: (-scores[id(c)], c.number))
+    if evidence.latest and newer_wins_tie(ranked, scores):
+        ranked[0], ranked[1] = ranked[1], ranked[0]
     pick = ranked[0]
-    second = scores[id(ranked[1])] if len(ranked) > 1 else 0.0
+    second = min(scores[id(ranked[1])], scores[id(pick)]) if len(ranked) > 1 else 0.0  # a won tie has margin 0
     answer_score = models.answer.score(answer_signals(evidence, pick, scores[id(pick)], second))
     if answer_score < models.answer.threshold:
         return Decision(False, [pick], scores[id(pick)], answer_score, f"answer score {answer_score:.2f} < {models.answer.threshold:.2f}")

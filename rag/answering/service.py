@@ -18,7 +18,8 @@ import numpy as np
 
 from rag.answer import Answer, RetrievedPassage, Turn
 from rag.answering import followup
-from rag.answering.cite import verify
+from rag.answering.agreement import disagreements
+from rag.answering.cite import VerifiedAnswer, verify
 from rag.answering.context import Context, Corpus, Sentence, asks_for_latest, select_context
 from rag.answering.decide import UNOFFERED_LOGPROB, Candidate, Evidence, decide
 from rag.answering.fitted import DEFAULT_PATH, DecisionModels
@@ -38,6 +39,9 @@ from rag.settings import Settings
 from rag.text import approx_tokens, content_terms, detect_language, tokenize
 
 logger = logging.getLogger(__name__)
+
+# What a disagreement shows for an article without a date.
+UNDATED = {"de": "Datum unbekannt", "en": "date unknown"}
 
 
 class AnswerService:
@@ -189,28 +193,33 @@ class AnswerService:
             return self._refuse(answer, timings, started, reason=decision.reason)
         picked = [self._sentence(context, c) for c in decision.sentences]
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
-        rendered = None  # a faithful English rendering of the picked sentences, for an English question
-        if language == "en":
-            english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
-                                     self._similarity, self.decisions.rendering_min_similarity)
-            answer.generated_tokens += english.completion.generated_tokens
-            if english.completion.cancelled:
-                return self._cancelled(answer, timings, started)
-            if english.problems:
-                logger.info("English rendering withheld: %s", "; ".join(english.problems))
-            rendered = english.text if english.faithful else None
-        raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
-        verified = verify(raw, context, source_texts, same_language=rendered is None,
-                          vocabulary=self.keywords.doc_freq)
-        if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
-            logger.info("English rendering not backed by its quote: %r", rendered[:200])
-            rendered = None
-            verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
-        if not verified.citations:
-            return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
-        text = verified.text
-        if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
-            text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
+        verified = self._disagreeing(context, picked, source_texts)
+        if verified is not None:  # two articles state the picked fact differently: both quotes, both dates
+            text = self._disagreement_text(verified, language)
+            answer.disagreement = [c.n for c in verified.citations]
+        else:
+            rendered = None  # a faithful English rendering of the picked sentences, for an English question
+            if language == "en":
+                english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
+                                         self._similarity, self.decisions.rendering_min_similarity)
+                answer.generated_tokens += english.completion.generated_tokens
+                if english.completion.cancelled:
+                    return self._cancelled(answer, timings, started)
+                if english.problems:
+                    logger.info("English rendering withheld: %s", "; ".join(english.problems))
+                rendered = english.text if english.faithful else None
+            raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
+            verified = verify(raw, context, source_texts, same_language=rendered is None,
+                              vocabulary=self.keywords.doc_freq)
+            if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
+                logger.info("English rendering not backed by its quote: %r", rendered[:200])
+                rendered = None
+                verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
+            if not verified.citations:
+                return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
+            text = verified.text
+            if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
+                text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
         if on_token is not None:  # only verified text reaches the screen
             on_token(text)
         timings.setdefault("first_token_s", time.perf_counter() - started)
@@ -223,6 +232,36 @@ class AnswerService:
         logger.info("answered in %.2fs (%d prompt tokens, %d evaluated, %d dropped claims)",
                     timings["total_s"], choice.prompt_tokens, choice.prefill_tokens, len(verified.dropped_claims))
         return answer
+
+    def _disagreeing(self, context: Context, picked: list[Sentence], source_texts: dict[str, str]) -> VerifiedAnswer | None:
+        """A picked sentence and another article's sentence in the context (picked too, or not) about the
+        same fact with other numbers or names (rag/answering/agreement.py), oldest first, both through
+        the claim check; None if there is none."""
+        if self.sentence_vectors is None or len({s.source for s in context.sentences} | {p.source for p in picked}) < 2:
+            return None
+        found = []
+        for sentence in picked:
+            others = [s for s in context.sentences if s.source != sentence.source]
+            try:
+                vectors = self.sentence_vectors.vectors([sentence.text] + [s.text for s in others])
+            except EmbeddingError as exc:
+                logger.warning("disagreement check unavailable: %s", exc)
+                return None
+            found += [(similarity, sentence, others[j]) for _, j, similarity in disagreements([sentence.text], [s.text for s in others], vectors)]
+        if not found:
+            return None
+        similarity, mine, theirs = max(found, key=lambda f: f[0])
+        pair = sorted([mine, theirs], key=lambda s: (r.date_ord if (r := self.corpus.record(s.source)) else 0))
+        logger.info("sources disagree (similarity %.3f): %r / %r", similarity, pair[0].text[:80], pair[1].text[:80])
+        verified = verify(cited_text(pair), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
+        return verified if len({c.source for c in verified.citations}) == 2 and not verified.dropped_claims else None
+
+    def _disagreement_text(self, verified: VerifiedAnswer, language: str) -> str:
+        """The lead-in, then each verbatim quote on its own line after its article's date."""
+        undated = UNDATED.get(language, UNDATED["de"])
+        lines = [f"{c.date or undated}: {' '.join(c.quote.split())} [{c.n}]" for c in verified.citations]
+        lead = self.prompts.raw(f"disagreement.{'en' if language == 'en' else 'de'}")
+        return "\n".join([lead, *lines])
 
     def prompt(self, context: Context, question: str, language: str) -> list[Message]:
         return [
@@ -279,9 +318,10 @@ class AnswerService:
                 coverage=sum(w for t, w in terms.items() if t in own) / weight,
                 dense=float(similarity),
                 logprob=choice.logprobs.get(number, UNOFFERED_LOGPROB) if number else UNOFFERED_LOGPROB,
+                date_ord=record.date_ord if (record := self.corpus.record(source)) else 0,
             ))
         return Evidence(question, language, choice.refusal_margin, candidates, context.best_sentence_coverage,
-                        context.coverage, self._unknown_share(queries), terms)
+                        context.coverage, self._unknown_share(queries), terms, latest=asks_for_latest(question))
 
     def _dense(self, questions: list[str], texts: list[str]) -> list[float]:
         """Each text's best cosine similarity to any phrasing of the question (0 without vectors)."""

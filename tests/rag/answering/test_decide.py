@@ -95,3 +95,24 @@ def test_the_shipped_decisions_were_fitted_on_the_tune_questions_only():
         assert set(fitted.trained_on["files"]) == {"tune.jsonl"}
     assert 0.0 < shipped.answer.threshold < 1.0
     assert shipped.meta["heldout"]["questions"] > 0  # reported, never fitted on
+
+
+def dated(number, source, date_ord, dense) -> Candidate:
+    found = candidate(number, number, f"Der Rat plant {number} Kilometer Radwege.", dense=dense, logprob=-1.0, source=source)
+    found.date_ord = date_ord
+    return found
+
+
+def test_a_question_for_the_latest_state_picks_the_newer_article_on_a_near_tie():
+    older, newer = dated(1, "march-01", 739311, 0.80), dated(2, "march-08", 739318, 0.79)  # pick scores 0.500 / 0.475
+    latest = evidence([older, newer], question="Was ist der neueste Stand bei den Radwegen?")
+    latest.latest = True
+    assert decide(MODELS, latest).sentences[0] is newer
+    plain = evidence([older, newer], question="Wie viele Kilometer Radwege plant der Rat?")
+    assert decide(MODELS, plain).sentences[0] is older  # no recency asked: the better score wins
+    far = dated(2, "march-08", 739318, 0.70)  # 0.27 behind: no tie, the better sentence stays
+    assert decide(MODELS, Evidence(**{**latest.__dict__, "candidates": [older, far]})).sentences[0] is older
+    undated = dated(2, "march-08", 0, 0.79)
+    assert decide(MODELS, Evidence(**{**latest.__dict__, "candidates": [older, undated]})).sentences[0] is older
+    same_article = dated(2, "march-01", 739318, 0.79)
+    assert decide(MODELS, Evidence(**{**latest.__dict__, "candidates": [older, same_article]})).sentences[0] is older
