@@ -131,6 +131,9 @@ def _decode(raw: bytes, path: Path) -> str:
 def _extract_html(html: str, path: Path) -> tuple[str, dict[str, str | None]]:
     import trafilatura
 
+    from rag.index.html_clean import strip_hidden
+
+    html = strip_hidden(html)  # text a reader never sees (hidden, sr-only, white on white)
     text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
     if not text:
         raise DocumentError(f"{path}: no article text found in the HTML")
