@@ -126,7 +126,7 @@ def cmd_ingest(settings: Settings, args) -> int:
     blocks = run_block_states(settings, show_progress=not args.json)
     console = Console(stderr=True)
     for error in summary.errors:
-        console.print(Text.assemble(("skipped:", "yellow"), f" {error}"), highlight=False)  # a path may hold "[/]"
+        console.print(Text.assemble(("skipped:", "yellow"), f" {error}"), highlight=False, soft_wrap=True)  # a path may hold "[/]"
     if args.json:
         print(json.dumps({**summary.as_json(), **({"model_states": blocks.as_json()} if blocks else {})}, ensure_ascii=False))
     else:

@@ -155,6 +155,9 @@ class Settings(BaseSettings):
         value = value.expanduser()
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} is a file, not a folder; point it at a folder (it is created when missing)")
+        blocking = next((p for p in value.parents if p.exists()), None)  # the folder would be created below this
+        if blocking is not None and not blocking.is_dir():
+            raise ValueError(f"{value} is inside {blocking}, which is a file; point it at a folder (it is created when missing)")
         return value
 
     @model_validator(mode="after")
