@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
+from bot.logs import setup_logging
 from bot.quality import add_fit_parser, cmd_fit
 from rag.errors import SettingsError
-from rag.settings import Settings, load_settings
+from rag.settings import Settings, load_settings, unknown_setting_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    _setup_logging(settings, args.verbose)
+    setup_logging(settings.log_level, args.verbose)
+    for warning in unknown_setting_warnings():
+        logger.warning(warning)
     from rag.errors import QuestionError, UserError
 
     try:
@@ -108,20 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _setup_logging(settings: Settings, verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else getattr(logging, settings.log_level)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "bm25s"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
 # ---- commands -----------------------------------------------------------------------------------
 
 def cmd_ingest(settings: Settings, args) -> int:
     from rich.console import Console
+    from rich.text import Text
 
     from rag.index.store import wipe
     from rag.wiring import split_sources
@@ -133,7 +126,7 @@ def cmd_ingest(settings: Settings, args) -> int:
     blocks = run_block_states(settings, show_progress=not args.json)
     console = Console(stderr=True)
     for error in summary.errors:
-        console.print(f"[yellow]skipped:[/] {error}", highlight=False, markup=True)
+        console.print(Text.assemble(("skipped:", "yellow"), f" {error}"), highlight=False, soft_wrap=True)  # a path may hold "[/]"
     if args.json:
         print(json.dumps({**summary.as_json(), **({"model_states": blocks.as_json()} if blocks else {})}, ensure_ascii=False))
     else:
@@ -278,7 +271,15 @@ def _ensure_store(settings: Settings, service) -> None:
 
     if needs_seeds(service.store):
         print("The store is empty: ingesting the seed articles first…", file=sys.stderr)
-        run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), store=service.store)
+        summary = run_ingest(settings, [settings.seeds_dir], show_progress=sys.stderr.isatty(), store=service.store)
+        for error in summary.errors:
+            print(f"skipped: {error}", file=sys.stderr)
+        if service.store.chunk_count() == 0:  # answering now would only ever refuse
+            from rag.errors import StoreError
+
+            raise StoreError(f"the store is still empty: no article from {settings.seeds_dir} could be ingested"
+                             + (f" ({len(summary.errors)} file(s) skipped, see above)" if summary.errors else " (no articles there)")
+                             + "; fix them, or add articles with: newsbot ingest PATH_OR_URL")
 
 
 def cmd_chat(settings: Settings, args) -> int:

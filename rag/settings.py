@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import SettingsError
+from rag.settings_check import check_env_files, env_files, unknown_variables
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        allow_inf_nan=False,  # NaN passes every bound check and inf every lower one (issue 17.10)
     )
 
     # --- storage -----------------------------------------------------------------------------
@@ -154,6 +156,9 @@ class Settings(BaseSettings):
         value = value.expanduser()
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} is a file, not a folder; point it at a folder (it is created when missing)")
+        blocking = next((p for p in value.parents if p.exists()), None)  # the folder would be created below this
+        if blocking is not None and not blocking.is_dir():
+            raise ValueError(f"{value} is inside {blocking}, which is a file; point it at a folder (it is created when missing)")
         return value
 
     @model_validator(mode="after")
@@ -184,6 +189,7 @@ def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning validation errors into one actionable message."""
     from pydantic_settings import SettingsError as SourceError
 
+    check_env_files(_env_files(overrides), str(overrides.get("_env_file_encoding") or Settings.model_config.get("env_file_encoding") or "utf-8"))
     try:
         return Settings(**overrides)
     except SourceError as exc:  # a value that is not valid JSON where JSON is expected (lists, dicts)
@@ -202,6 +208,15 @@ def load_settings(**overrides: object) -> Settings:
             env = "DISCORD_TOKEN" if field == "discord_token" else f"NEWSBOT_{field.upper()}"
             lines.append(f"{env}: {err.get('msg')} (got {_shown(err.get('input'), field)!s}); fix it in the environment or in .env (see .env.example)")
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def unknown_setting_warnings(**overrides: object) -> list[str]:
+    """Warnings for NEWSBOT_* variables that are no setting (typos), each naming the nearest real one."""
+    return unknown_variables(Settings.model_fields, files=_env_files(overrides))
+
+
+def _env_files(overrides: dict[str, object]) -> list[Path]:
+    return env_files(overrides["_env_file"] if "_env_file" in overrides else Settings.model_config.get("env_file"))
 
 
 def _shown(value: object, field: str) -> str:

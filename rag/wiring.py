@@ -40,7 +40,7 @@ def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[
 
     embeddings = embeddings or make_embeddings(settings.embedding_model)
     store = Store(settings, embeddings)
-    keywords = KeywordIndex(settings.keyword_dir if not settings.uses_chroma_server else _server_keyword_dir(settings))
+    keywords = keyword_index(settings)
     search = HybridSearch(store, keywords, settings.bm25_weight, settings.dense_weight, settings.top_k, settings.rrf_k)
     corpus = Corpus(store, keywords)
     prompts = PromptLibrary(settings.prompts_dir)
@@ -82,7 +82,13 @@ def ingest_paths(settings: Settings, store: Store, paths: list[Path], progress: 
         from rag.index.feeds import ingest_urls
 
         summary.add(ingest_urls(store, settings, list(urls), progress=progress))
+    keyword_index(settings).ensure_current(store)  # rebuilt here when missing, stale or damaged, not on the first question
     return summary
+
+
+def keyword_index(settings: Settings) -> KeywordIndex:
+    """The BM25 side index of this store (a per-server folder for a Chroma server)."""
+    return KeywordIndex(settings.keyword_dir if not settings.uses_chroma_server else _server_keyword_dir(settings))
 
 
 def split_sources(args: Sequence[str], default: Path) -> tuple[list[Path], list[str]]:

@@ -44,10 +44,18 @@ def use_gateway(url: str) -> None:
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
 
+class DiscordAPIMismatch(Exception):
+    """The configured Discord API base answered, but not with Discord's JSON; the message names the URL."""
+
+
 async def adopt_bot_gateway(client: discord.Client) -> None:
     """Ask the configured API for its gateway (GET /gateway/bot), as Discord's docs prescribe."""
-    _shards, url, _limits = await client.http.get_bot_gateway()
-    use_gateway(url)
+    try:
+        _shards, url, _limits = await client.http.get_bot_gateway()
+        use_gateway(url)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise DiscordAPIMismatch(f"The Discord API at {Route.BASE} answered GET /gateway/bot without a gateway URL "
+                                 f"({type(exc).__name__}), not what Discord answers; check NEWSBOT_DISCORD_API_BASE") from exc
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -7,19 +7,22 @@ redacted while the bot runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 import discord
+from discord.http import Route
 
 from rag.settings import Settings
 
 from .client import NewsBot, ServiceUnavailable
-from .endpoints import discord_api
+from .endpoints import DiscordAPIMismatch, discord_api
 from .service import AnswerService
 
 _log = logging.getLogger(__name__)
@@ -56,7 +59,11 @@ async def serve(settings: Settings, token: str, service_factory: Callable[[], An
         async with NewsBot(settings, service_factory, **options) as bot:
             _close_on_signals(bot)
             try:
-                await bot.start(token)
+                await _login(bot, token)
+                await bot.connect(reconnect=True)
+            except DiscordAPIMismatch as exc:
+                _error(str(exc))
+                return EXIT_FAILURE
             except discord.LoginFailure:
                 _error("Discord rejected DISCORD_TOKEN (401 Unauthorized). Copy the bot token again from "
                        + PORTAL + " (Bot → Reset Token) and update DISCORD_TOKEN in the environment or .env.")
@@ -75,9 +82,36 @@ async def serve(settings: Settings, token: str, service_factory: Callable[[], An
                 _error(f"Could not start the answer service: {exc}")
                 return EXIT_FAILURE
             except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError) as exc:
-                _error(f"Could not connect to Discord ({type(exc).__name__}). Check the network and try again.")
+                _error(f"Could not connect to Discord at {Route.BASE} ({type(exc).__name__}). Check the network"
+                       + (" and NEWSBOT_DISCORD_API_BASE" if settings.discord_api_base else "") + " and try again.")
                 return EXIT_FAILURE
     return EXIT_OK
+
+
+async def _login(bot: NewsBot, token: str) -> None:
+    """`bot.login`, with an API base that answers something other than Discord's JSON named as such."""
+    try:
+        await bot.login(token)
+    except json.JSONDecodeError as exc:
+        raise DiscordAPIMismatch(_mismatch("invalid JSON")) from exc
+    except (TypeError, KeyError, AttributeError) as exc:
+        if not _raised_in_discord_py(exc):  # a bug of ours (setup_hook): keep its traceback
+            raise
+        shown = "text, not JSON" if "string indices" in str(exc) else f"JSON that is not Discord's ({type(exc).__name__} {exc})"
+        raise DiscordAPIMismatch(_mismatch(shown)) from exc
+
+
+def _mismatch(answered: str) -> str:
+    return (f"The Discord API at {Route.BASE} answered {answered}; check "
+            "NEWSBOT_DISCORD_API_BASE (it includes the version, e.g. https://discord.com/api/v10) or leave it empty")
+
+
+def _raised_in_discord_py(exc: BaseException) -> bool:
+    """True when discord.py itself failed reading an answer (the innermost frame is in its package)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(Path(discord.__file__).resolve().parent)
 
 
 def _error(message: str) -> None:

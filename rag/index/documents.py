@@ -6,6 +6,7 @@ that survive furniture removal; nothing is rewritten, so every quote can be chec
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import re
@@ -99,9 +100,10 @@ def read_document(path: Path, source_id: str | None = None) -> SourceDocument:
         raise DocumentError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not raw.strip():
         raise DocumentError(f"{path}: file is empty; nothing to ingest")
-    if b"\x00" in raw[:8192]:
+    text = _decode_bom(raw, path)  # UTF-16/32 with a byte-order mark: NUL bytes, yet text
+    if text is None and b"\x00" in raw[:8192]:
         raise DocumentError(f"{path}: looks like a binary file, not text; only .txt, .md and .html articles are ingested")
-    text = _decode(raw, path)
+    text = text if text is not None else _decode(raw, path)
     # The parser version is hashed in, so an upgrade that splits text differently re-chunks every article.
     content_hash = hashlib.sha256(f"newsbot-parser-{PARSER_VERSION}\0".encode() + raw).hexdigest()
     extracted: dict[str, str | None] = {}
@@ -114,6 +116,17 @@ def read_document(path: Path, source_id: str | None = None) -> SourceDocument:
     if not doc.blocks:
         raise DocumentError(f"{path}: no article text left after removing page furniture")
     return doc
+
+
+def _decode_bom(raw: bytes, path: Path) -> str | None:
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                raise DocumentError(f"{path}: starts like {codec.upper()} text but is not; save it as UTF-8") from None
+    return None
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -132,6 +145,9 @@ def _decode(raw: bytes, path: Path) -> str:
 def _extract_html(html: str, path: Path) -> tuple[str, dict[str, str | None]]:
     import trafilatura
 
+    from rag.index.html_clean import strip_hidden
+
+    html = strip_hidden(html)  # text a reader never sees (hidden, sr-only, white on white)
     text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
     if not text:
         raise DocumentError(f"{path}: no article text found in the HTML")

@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 INDEX_VERSION = 7  # bump when tokenization changes
 
 
+def _well_formed(meta: dict) -> bool:
+    """chunks.json as `_build` writes it: equally long lists, a mapping of counts, a generation string."""
+    lists = [meta.get(key) for key in ("ids", "sources", "date_ords", "spans")]
+    return (all(isinstance(value, list) for value in lists) and len({len(value) for value in lists}) == 1
+            and isinstance(meta.get("doc_freq"), dict) and isinstance(meta.get("generation"), str)
+            and all(isinstance(span, list) and len(span) == 2 for span in meta["spans"]))
+
+
 @dataclass
 class KeywordHit:
     chunk_id: str
@@ -60,16 +68,20 @@ class KeywordIndex:
         try:
             before = meta_path.stat().st_ino
             meta = json.loads(meta_path.read_text())
-            if meta.get("version") != INDEX_VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != INDEX_VERSION:
                 return False
+            if not _well_formed(meta):
+                raise ValueError(f"{meta_path} is damaged")
             import bm25s
 
             bm25 = bm25s.BM25.load(str(self.directory / "bm25"), mmap=False, allow_pickle=False) if meta["ids"] else None
             # another process may have swapped in a newer index between the two reads
             if meta_path.stat().st_ino != before or (bm25 is not None and bm25.scores["num_docs"] != len(meta["ids"])):
                 return False
-        except (OSError, ValueError, KeyError) as exc:
-            logger.info("keyword index not loadable (%s); rebuilding", exc)
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # damaged files: rebuilt from the store
+            logger.warning("keyword index at %s not loadable (%s: %s); rebuilding it from the store", self.directory, type(exc).__name__, exc)
             return False
         self._set(meta["generation"], meta["ids"], meta["sources"], meta["date_ords"], meta["spans"], meta["doc_freq"], bm25)
         return True

@@ -16,6 +16,7 @@ from rag.index.dedupe import DEFAULT_THRESHOLD, DuplicateIndex
 from rag.index.documents import PARSER_VERSION, SourceDocument, parse_text
 from rag.index.feed_parse import DEFAULT_MAX_ITEMS, FeedError, FeedItem, _now, looks_like_feed, parse_date, parse_feed, source_id_for
 from rag.index.feed_registry import FeedRegistry
+from rag.index.html_clean import strip_hidden
 from rag.index.ingest import IngestSummary, _writing
 from rag.index.store import SourceRecord, Store
 from rag.index.web import Fetcher, FetchError, FetchResult, normalise_url
@@ -32,7 +33,7 @@ def read_web_document(result: FetchResult, source_id: str, item: FeedItem | None
     filter of local files on top; the feed's date and title when the page has none."""
     import trafilatura
 
-    html = _decode_html(result)
+    html = strip_hidden(_decode_html(result))
     url = result.final_url
     text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False, favor_precision=True)
     if not text or not text.strip():
