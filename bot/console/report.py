@@ -28,7 +28,7 @@ def print_eval(summaries: dict[str, dict[str, Any]]) -> None:
 
 def print_bench(report: dict[str, Any]) -> None:
     console = Console()
-    console.print(f"machine: {report['machine']}  model: {report['model']}")
+    console.print(f"machine: {report['machine']}  model: {report['model']}", markup=False)  # a model path may hold "[/]"
     runs = [k for k in ("newsbot_cold", "newsbot_blocks", "newsbot_warm", "naive") if k in report]
     if runs:
         table = Table(title="per stage: median / p95")
@@ -42,7 +42,7 @@ def print_bench(report: dict[str, Any]) -> None:
         for key in ("ratio_first_token_cold", "ratio_total_cold", "ratio_first_token_blocks", "ratio_first_token_warm", "ratio_total_warm",
                     "block_states"):
             if key in report:
-                console.print(f"{key}: {report[key]}")
+                console.print(f"{key}: {report[key]}", markup=False)
     if "chat" in report:
         table = Table(title="newsbot chat in a pty: Enter to first character (s)")
         for col in ("path", "n", "median", "p95", "ratio_to_naive"):

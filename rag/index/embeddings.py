@@ -70,7 +70,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             return SentenceTransformer(path, device=self.device, local_files_only=local)
         except OSError as exc:
             raise EmbeddingError(
-                f"Cannot load embedding model {self.model_name!r}: {exc}. Use the bundled all-MiniLM-L6-v2, "
+                f"Cannot load embedding model {self.model_name!r}: {exc}. Use the bundled multilingual-e5-small (the default), "
                 f"a local path, or a hub name on a machine with internet."
             ) from exc
 
