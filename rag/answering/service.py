@@ -198,28 +198,12 @@ class AnswerService:
             text = self._disagreement_text(verified, language)
             answer.disagreement = [c.n for c in verified.citations]
         else:
-            rendered = None  # a faithful English rendering of the picked sentences, for an English question
-            if language == "en":
-                english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
-                                         self._similarity, self.decisions.rendering_min_similarity)
-                answer.generated_tokens += english.completion.generated_tokens
-                if english.completion.cancelled:
-                    return self._cancelled(answer, timings, started)
-                if english.problems:
-                    logger.info("English rendering withheld: %s", "; ".join(english.problems))
-                rendered = english.text if english.faithful else None
-            raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
-            verified = verify(raw, context, source_texts, same_language=rendered is None,
-                              vocabulary=self.keywords.doc_freq)
-            if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
-                logger.info("English rendering not backed by its quote: %r", rendered[:200])
-                rendered = None
-                verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
+            quoted = self._quoted(answer, context, picked, source_texts, language, cancel)
+            if quoted is None:
+                return self._cancelled(answer, timings, started)
+            text, verified = quoted
             if not verified.citations:
-                return self._refuse(answer, timings, started, reason=f"no citation survived verification: {raw[:200]!r}")
-            text = verified.text
-            if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
-                text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
+                return self._refuse(answer, timings, started, reason=f"no citation survived verification: {text[:200]!r}")
         if on_token is not None:  # only verified text reaches the screen
             on_token(text)
         timings.setdefault("first_token_s", time.perf_counter() - started)
@@ -232,6 +216,34 @@ class AnswerService:
         logger.info("answered in %.2fs (%d prompt tokens, %d evaluated, %d dropped claims)",
                     timings["total_s"], choice.prompt_tokens, choice.prefill_tokens, len(verified.dropped_claims))
         return answer
+
+    def _quoted(self, answer: Answer, context: Context, picked: list[Sentence], source_texts: dict[str, str], language: str,
+                cancel) -> tuple[str, VerifiedAnswer] | None:
+        """The picked sentences as the answer, through the claim check: quoted for a German question,
+        a faithful English rendering for an English one (the German quote when it is not). None:
+        cancelled; no citations in the result: nothing survived (the text is then the raw answer)."""
+        rendered = None
+        if language == "en":
+            english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
+                                     self._similarity, self.decisions.rendering_min_similarity)
+            answer.generated_tokens += english.completion.generated_tokens
+            if english.completion.cancelled:
+                return None
+            if english.problems:
+                logger.info("English rendering withheld: %s", "; ".join(english.problems))
+            rendered = english.text if english.faithful else None
+        raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
+        verified = verify(raw, context, source_texts, same_language=rendered is None, vocabulary=self.keywords.doc_freq)
+        if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
+            logger.info("English rendering not backed by its quote: %r", rendered[:200])
+            rendered = None
+            verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
+        if not verified.citations:
+            return raw, verified
+        text = verified.text
+        if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
+            text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
+        return text, verified
 
     def _disagreeing(self, context: Context, picked: list[Sentence], source_texts: dict[str, str]) -> VerifiedAnswer | None:
         """A picked sentence and another article's sentence in the context (picked too, or not) about the
