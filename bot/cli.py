@@ -326,6 +326,8 @@ def cmd_eval(settings: Settings, args) -> int:
     sets = {p.stem if p.parent.name == "questions" else p.parent.name + "/" + p.stem: load_questions(p) for p in paths}
     service = build_service(settings)
     _ensure_store(settings, service)
+    if not args.retrieval_only:  # timed as after a chat's start-up: model loaded, corpus prepared
+        service.warm_up()
 
     def progress(result) -> None:
         print(f"{result.id}: {'correct' if result.correct else 'refused' if result.refused else '-'} "

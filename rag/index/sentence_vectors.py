@@ -56,6 +56,13 @@ class SentenceVectors:
         self._vectors = {k: v.astype(np.float32) for k, v in zip(keys, matrix)}
         self._saved = len(self._vectors)
 
+    def missing(self, texts: list[str]) -> list[str]:
+        """The texts (once each) that have no vector yet."""
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            return list({_key(t): t for t in texts if _key(t) not in self._vectors}.values())
+
     def vectors(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, one row per text, embedding (and saving) only the unseen ones."""
         with self._lock:
