@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 UNDATED = {"de": "Datum unbekannt", "en": "date unknown"}
 # Sentences embedded per step (and per save of the vector cache) when preparing the corpus.
 SENTENCE_BATCH = 64
+# At most this many new sentences are embedded at start-up (E5 embeds ~21 a second on two cores:
+# 252 seed sentences took 12 s, so this is ~4 min); a larger store embeds them as questions need them.
+PREPARE_MAX_SENTENCES = 5000
 
 
 class AnswerService:
@@ -122,6 +125,10 @@ class AnswerService:
             if record is not None:
                 texts += [record.text[span.start:span.end] for span in self.corpus.sentences(source)]
         missing = self.sentence_vectors.missing(texts)
+        if len(missing) > PREPARE_MAX_SENTENCES:
+            logger.info("%d sentences without vectors: more than start-up embeds (%d); questions embed theirs",
+                        len(missing), PREPARE_MAX_SENTENCES)
+            return 0
         try:
             for done in range(0, len(missing), SENTENCE_BATCH):
                 self.sentence_vectors.vectors(missing[done:done + SENTENCE_BATCH])

@@ -32,7 +32,8 @@ def no_model():
     raise AssertionError("preparing the corpus must not need the chat model")
 
 
-def test_prepared_sentences_are_not_embedded_again(tmp_path, embeddings):
+def one_article_store(tmp_path, embeddings):
+    """A store of one seed article, and its embedder's counter reset after the ingest."""
     articles = tmp_path / "articles"
     articles.mkdir()
     shutil.copy(SEEDS / ARTICLE, articles / ARTICLE)
@@ -40,6 +41,11 @@ def test_prepared_sentences_are_not_embedded_again(tmp_path, embeddings):
     counting = CountingEmbeddings(embeddings)
     ingest(Store(settings, counting), [articles], settings.chunk_chars)
     counting.documents = 0
+    return settings, counting
+
+
+def test_prepared_sentences_are_not_embedded_again(tmp_path, embeddings):
+    settings, counting = one_article_store(tmp_path, embeddings)
 
     service = build_service(settings, embeddings=counting, llm_factory=no_model)
     embedded = service.prepare_corpus()
@@ -58,3 +64,13 @@ def test_prepared_sentences_are_not_embedded_again(tmp_path, embeddings):
 
     again = build_service(settings, embeddings=counting, llm_factory=no_model)  # a second process, same data dir
     assert again.prepare_corpus() == 0
+
+
+def test_a_store_too_large_to_prepare_is_left_to_the_questions(tmp_path, embeddings, monkeypatch):
+    import rag.answering.service as service_module
+
+    settings, counting = one_article_store(tmp_path, embeddings)
+    monkeypatch.setattr(service_module, "PREPARE_MAX_SENTENCES", 5)
+    service = build_service(settings, embeddings=counting, llm_factory=no_model)
+    assert service.prepare_corpus() == 0
+    assert counting.documents == 0
