@@ -56,7 +56,7 @@ def first_blocks(service) -> list[str]:
     """Every first block the context selector can produce, the articles' early sentences first."""
     service.keywords.ensure_current(service.store)
     corpus = service.corpus
-    sources = sorted(set(service.keywords.sources))
+    sources = corpus.sources()
     counts = {source: len(corpus.sentences(source)) for source in sources}
     texts: dict[str, None] = {}
     for index in range(max(counts.values(), default=0)):

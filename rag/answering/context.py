@@ -123,6 +123,14 @@ class Corpus:
                 self._records[source] = found[source]
             return self._records[source]
 
+    def sources(self) -> list[str]:
+        """The ids of the indexed sources, sorted."""
+        return sorted(set(self.keywords.sources))
+
+    def sentence_texts(self, source: str) -> list[str]:
+        record = self.record(source)
+        return [record.text[span.start:span.end] for span in self.sentences(source)] if record else []
+
     def sentences(self, source: str) -> list[Span]:
         """All content sentences of a source in order, from its chunks' spans."""
         with self._lock:

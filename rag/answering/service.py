@@ -27,7 +27,7 @@ from rag.answering.question import clean_question
 from rag.answering.refusal import RefusalPolicy
 from rag.answering.retrieve import HybridSearch, RetrievalFilter
 from rag.answering.select import choose, cited_text
-from rag.answering.translate import render_english, translate, translation_hints
+from rag.answering.translate import prepare_lexicon, render_english, translate, translation_hints
 from rag.errors import EmbeddingError
 from rag.index.keyword import KeywordIndex
 from rag.index.lexicon import Lexicon
@@ -114,16 +114,12 @@ class AnswerService:
         disk): the vector of every content sentence (the answer decisions compare the question with
         15-25 of them: 2-3 s of E5 on two cores while none is cached) and the translation lexicon.
         Returns how many sentences were embedded."""
-        self.keywords.ensure_current(self.store)
-        if self.lexicon is not None and self.settings.translate_queries:
-            translation_hints(self.lexicon, self.store, "")
+        if self.settings.translate_queries:
+            prepare_lexicon(self.lexicon, self.store)
         if self.sentence_vectors is None:
             return 0
-        texts = []
-        for source in dict.fromkeys(self.keywords.sources):
-            record = self.corpus.record(source)
-            if record is not None:
-                texts += [record.text[span.start:span.end] for span in self.corpus.sentences(source)]
+        self.keywords.ensure_current(self.store)
+        texts = [text for source in self.corpus.sources() for text in self.corpus.sentence_texts(source)]
         missing = self.sentence_vectors.missing(texts)
         if len(missing) > PREPARE_MAX_SENTENCES:
             logger.info("%d sentences without vectors: more than start-up embeds (%d); questions embed theirs",

@@ -33,14 +33,25 @@ def translate(llm: LLM, prompts: PromptLibrary, question: str, hints: str) -> st
     return " ".join(completion.text.split()).strip("\"'„“ ")
 
 
-def translation_hints(lexicon: Lexicon | None, store: Store, question: str) -> str:
-    """For each word of the question, the articles' nearest German words ("" without a lexicon)."""
+def prepare_lexicon(lexicon: Lexicon | None, store: Store) -> bool:
+    """The lexicon current with the store (built or loaded); False when it cannot be."""
     if lexicon is None:
-        return ""
+        return False
     try:
         lexicon.ensure_current(store, store.generation())
-        return lexicon.hints(question)
+        return True
     except EmbeddingError as exc:  # the lexicon's package is missing: translate without hints
+        logger.warning("translation hints unavailable: %s", exc)
+        return False
+
+
+def translation_hints(lexicon: Lexicon | None, store: Store, question: str) -> str:
+    """For each word of the question, the articles' nearest German words ("" without a lexicon)."""
+    if not prepare_lexicon(lexicon, store):
+        return ""
+    try:
+        return lexicon.hints(question)
+    except EmbeddingError as exc:
         logger.warning("translation hints unavailable: %s", exc)
         return ""
 

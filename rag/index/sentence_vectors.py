@@ -61,7 +61,12 @@ class SentenceVectors:
         with self._lock:
             if not self._loaded:
                 self._load()
-            return list({_key(t): t for t in texts if _key(t) not in self._vectors}.values())
+            unseen = {}
+            for text in texts:
+                key = _key(text)
+                if key not in self._vectors:
+                    unseen.setdefault(key, text)
+            return list(unseen.values())
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, one row per text, embedding (and saving) only the unseen ones."""
