@@ -46,11 +46,30 @@ def make_settings(data_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def embeddings():
-    """The real default embedding model, loaded once per session."""
+    """The real default embedding model, loaded once per session. Each text is embedded by it once:
+    dozens of tests ingest the same seeds into fresh stores, and E5 takes seconds per ingest."""
     from rag.index.embeddings import make_embeddings
     from rag.settings import Settings
 
-    return make_embeddings(Settings.model_fields["embedding_model"].default)
+    model = make_embeddings(Settings.model_fields["embedding_model"].default)
+    for name in ("encode_passages", "encode_queries"):
+        if hasattr(model, name):
+            setattr(model, name, _once_per_text(getattr(model, name)))
+    return model
+
+
+def _once_per_text(encode):
+    import numpy as np
+
+    vectors: dict[str, np.ndarray] = {}
+
+    def encode_once(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in vectors]
+        if missing:
+            vectors.update(zip(missing, encode(missing)))
+        return np.stack([vectors[t] for t in texts]) if texts else encode(texts)
+
+    return encode_once
 
 
 @pytest.fixture

@@ -150,8 +150,6 @@ def no_violations(double: DiscordDouble):
     assert double.violations == [], "the bot did what Discord rejects"
 
 
-@pytest.mark.xfail(reason="the fitted pipeline (sentence vectors + decisions) is slower per answer; the test's wait "
-                   "ran out on a loaded 2-core machine (open: issue 18)", strict=False)
 async def test_fifty_concurrent_asks_through_the_discord_double(double: DiscordDouble, start_bot, no_violations) -> None:
     """50 users /ask at the same moment; the model is slow (held by a gate, then streaming) and
     the queue holds 5: each user gets the answer or the polite busy message, none is lost, the

@@ -28,7 +28,7 @@ from .endpoints import adopt_bot_gateway
 from .i18n import Lang, Translator, lang_of, t
 from .memory import CAPACITY, Conversation, Conversations, Cooldown
 from .permissions import Plan, my_permissions, plan_for
-from .queue import AnswerQueue, Job, QueueFull
+from .queue import AnswerQueue, Job, QueueFull, Reservation
 from .reply import NO_MENTIONS, Cadence, Clock, Delivery, Handover, InteractionTarget, MessageTarget, MonotonicClock, ReplyTarget, deliver
 from .service import AnswerService
 from .views import SourcesButton, sources_view
@@ -135,15 +135,19 @@ class NewsBot(discord.Client):
         if refusal is not None:  # private, and before anything is acknowledged
             await interaction.response.send_message(refusal, ephemeral=True)
             return
+        reservation = self.queue.reserve()  # the slot is this arrival's from now on (checked free above)
         try:  # acknowledge first: Discord drops interactions not answered within 3 s
             await interaction.response.defer(thinking=True)
-        except discord.HTTPException as exc:
+            conversation = await find_conversation()  # may read Discord's history: after the ack
+        except BaseException as exc:
+            self.queue.release(reservation)
+            if not isinstance(exc, discord.HTTPException):
+                raise
             _log.warning("Could not acknowledge a command: Discord answered HTTP %s", exc.status)
             return
-        conversation = await find_conversation()  # may read Discord's history: after the ack
         how = Delivery(lang=lang, cadence=self.cadence, clock=self.clock)
         target = InteractionTarget(interaction, received, self._handover(interaction, how))
-        job = self._submit(interaction.user.id, question, conversation, lang)
+        job = self._submit(interaction.user.id, question, conversation, lang, reservation)
         if isinstance(job, str):  # the queue filled up meanwhile
             await target.fail(job)
             return
@@ -385,17 +389,23 @@ class NewsBot(discord.Client):
         wait = self.cooldown.remaining(user_id)
         if wait > 0:
             return render.cooldown_text(wait, lang)
-        if self.queue.waiting >= self.settings.discord_queue_size:
+        if self.queue.full:
             return t("busy", lang)
         return None
 
-    def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de") -> Job | str:
+    def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de",
+                reservation: Reservation | None = None) -> Job | str:
         """Queue a question, or return why not (cooldown, queue full) as the text to show."""
-        refusal = self._refusal(user_id, lang)
+        wait = self.cooldown.remaining(user_id)
+        refusal = render.cooldown_text(wait, lang) if wait > 0 else None
+        if refusal is None and reservation is None:
+            refusal = self._refusal(user_id, lang)
         if refusal is not None:
+            if reservation is not None:
+                self.queue.release(reservation)
             return refusal
         try:
-            job = self.queue.submit(question, self.conversations.history(conversation), user_id)
+            job = self.queue.submit(question, self.conversations.history(conversation), user_id, reservation)
         except QueueFull:
             return t("busy", lang)
         self.cooldown.start(user_id)

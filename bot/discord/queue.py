@@ -55,12 +55,23 @@ Event = Position | Started | Token | Done | Failed
 
 
 @dataclass(eq=False)
+class Reservation:
+    """A waiting slot taken when a command arrives, before the awaits of acknowledging it and
+    reading its conversation: arrival order stays answer order, and a later arrival cannot take
+    the slot of an earlier one that was already acknowledged."""
+
+    seq: int
+    used: bool = False
+
+
+@dataclass(eq=False)
 class Job:
     question: str
     history: tuple[Turn, ...]
     user_id: int
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
+    seq: int = 0  # arrival order
 
 
 class AnswerQueue:
@@ -72,17 +83,43 @@ class AnswerQueue:
         self._running: Job | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-model")
         self._task: asyncio.Task[None] | None = None
+        self._reserved: set[int] = set()
+        self._arrivals = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._work(), name="newsbot-answer-queue")
 
-    def submit(self, question: str, history: tuple[Turn, ...], user_id: int) -> Job:
-        """Queue a question (synchronously, so arrival order is answer order) or raise QueueFull."""
-        if len(self._waiting) >= self._maxsize:
+    def reserve(self) -> Reservation:
+        """Take a waiting slot now (synchronously), or raise QueueFull."""
+        if self.full:
             raise QueueFull
-        job = Job(question, history, user_id)
-        self._waiting.append(job)
-        if self._running is not None or len(self._waiting) > 1:
+        self._arrivals += 1
+        self._reserved.add(self._arrivals)
+        return Reservation(self._arrivals)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a slot that will not be used (the command could not be acknowledged)."""
+        self._reserved.discard(reservation.seq)
+        reservation.used = True
+
+    def submit(self, question: str, history: tuple[Turn, ...], user_id: int,
+               reservation: Reservation | None = None) -> Job:
+        """Queue a question (synchronously, so arrival order is answer order) or raise QueueFull;
+        with a reservation, in its slot and in the order it arrived."""
+        if reservation is not None and not reservation.used and reservation.seq in self._reserved:
+            self.release(reservation)
+            seq = reservation.seq
+        else:
+            if self.full:
+                raise QueueFull
+            self._arrivals += 1
+            seq = self._arrivals
+        job = Job(question, history, user_id, seq=seq)
+        place = next((i for i, waiting in enumerate(self._waiting) if waiting.seq > seq), len(self._waiting))
+        self._waiting.insert(place, job)
+        if place < len(self._waiting) - 1:  # it overtook later arrivals: their places moved
+            self._announce_positions()
+        elif self._running is not None or len(self._waiting) > 1:
             job.events.put_nowait(Position(len(self._waiting)))
         self._wakeup.set()
         return job
@@ -96,7 +133,14 @@ class AnswerQueue:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        """Questions waiting, and slots reserved for arrivals still being acknowledged."""
+        return len(self._waiting) + len(self._reserved)
+
+    @property
+    def full(self) -> bool:
+        """The question being answered and `maxsize` waiting: while none is being answered, the
+        first in line is about to be, so one more fits."""
+        return self.waiting >= self._maxsize + (self._running is None)
 
     async def close(self) -> None:
         for job in self._waiting:
