@@ -384,22 +384,19 @@ class NewsBot(discord.Client):
             return bool({channel_id, getattr(channel, "parent_id", None)} & set(channels))
         return True
 
-    def _refusal(self, user_id: int, lang: Lang = "de") -> str | None:
-        """Why a question would not be queued now (cooldown, queue full), or None."""
+    def _refusal(self, user_id: int, lang: Lang = "de", has_slot: bool = False) -> str | None:
+        """Why a question would not be queued now (cooldown, queue full unless it holds a slot), or None."""
         wait = self.cooldown.remaining(user_id)
         if wait > 0:
             return render.cooldown_text(wait, lang)
-        if self.queue.full:
+        if not has_slot and self.queue.full:
             return t("busy", lang)
         return None
 
     def _submit(self, user_id: int, question: str, conversation: Conversation | None, lang: Lang = "de",
                 reservation: Reservation | None = None) -> Job | str:
         """Queue a question, or return why not (cooldown, queue full) as the text to show."""
-        wait = self.cooldown.remaining(user_id)
-        refusal = render.cooldown_text(wait, lang) if wait > 0 else None
-        if refusal is None and reservation is None:
-            refusal = self._refusal(user_id, lang)
+        refusal = self._refusal(user_id, lang, has_slot=reservation is not None)
         if refusal is not None:
             if reservation is not None:
                 self.queue.release(reservation)

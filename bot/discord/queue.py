@@ -61,7 +61,6 @@ class Reservation:
     the slot of an earlier one that was already acknowledged."""
 
     seq: int
-    used: bool = False
 
 
 @dataclass(eq=False)
@@ -100,13 +99,12 @@ class AnswerQueue:
     def release(self, reservation: Reservation) -> None:
         """Give back a slot that will not be used (the command could not be acknowledged)."""
         self._reserved.discard(reservation.seq)
-        reservation.used = True
 
     def submit(self, question: str, history: tuple[Turn, ...], user_id: int,
                reservation: Reservation | None = None) -> Job:
         """Queue a question (synchronously, so arrival order is answer order) or raise QueueFull;
         with a reservation, in its slot and in the order it arrived."""
-        if reservation is not None and not reservation.used and reservation.seq in self._reserved:
+        if reservation is not None and reservation.seq in self._reserved:
             self.release(reservation)
             seq = reservation.seq
         else:

@@ -41,7 +41,7 @@ def test_a_second_process_reuses_the_first_ones_model_state_from_disk(tmp_path):
     assert second["timings"]["prefill_tokens"] < first["timings"]["prefill_tokens"] - 50
 
 
-def test_an_answer_from_a_precomputed_block_state_equals_the_answer_without_it(tmp_path, embeddings):
+def test_a_precomputed_block_state_reads_the_context_as_the_plain_pass(tmp_path, embeddings):
     _installed()
     from rag.answering.block_states import block_messages, first_blocks
     from rag.index.ingest import ingest
