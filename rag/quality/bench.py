@@ -36,11 +36,12 @@ def run_newsbot(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
     for item in questions:
         answer = service.answer(item["question"])
         t = answer.timings
-        gen_s = max(1e-6, t.get("total_s", 0) - t.get("first_token_s", 0))
+        # English renderings are generated (and checked) before the first character: no streaming rate then
+        gen_s = t.get("total_s", 0) - t.get("first_token_s", 0)
         rows.append({
             "id": item.get("id"), "retrieve_s": t.get("retrieve_s", 0.0), "first_token_s": t.get("first_token_s", 0.0),
             "total_s": t.get("total_s", 0.0), "prompt_tokens": answer.prompt_tokens, "prefill_tokens": t.get("prefill_tokens", 0),
-            "generated_tokens": answer.generated_tokens, "gen_tok_s": answer.generated_tokens / gen_s if answer.generated_tokens else None,
+            "generated_tokens": answer.generated_tokens, "gen_tok_s": answer.generated_tokens / gen_s if answer.generated_tokens and gen_s > 0.01 else None,
             "refused": answer.refused, "correct": _correct(item, answer.text, answer.refused),
         })
     return _table(rows)
