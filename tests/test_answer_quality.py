@@ -28,13 +28,10 @@ def test_the_shipped_decisions_reproduce_their_held_out_report():
 
 
 def test_the_join_threshold_is_the_cross_validated_best_on_tune():
-    from rag.answering.decide import Evidence
-    from rag.quality.fit import _cv_join_right
+    from rag.quality.fit import _cv_join_right, with_evidence
 
     models = DecisionModels.load(DEFAULT_PATH)
-    records = load_records(SIGNALS / "tune.signals.jsonl")
-    for record in records:
-        record["_ev"] = Evidence.from_json(record["evidence_signals"]) if record.get("evidence_signals") else None
+    records = with_evidence(load_records(SIGNALS / "tune.signals.jsonl"))
     right = _cv_join_right(records, models.pick)
     assert {str(t): n for t, n in right.items()} == models.join.report["tune_cv_right_per_threshold"]
     assert right[models.join.threshold] == max(right.values())

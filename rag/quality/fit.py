@@ -67,6 +67,13 @@ def collect(service, questions: list[dict[str, Any]], on_result: Callable[[dict]
     return records
 
 
+def with_evidence(records: list[dict]) -> list[dict]:
+    """Each record's saved signals as an `Evidence` under "_ev" (None: the question had no context)."""
+    for record in records:
+        record["_ev"] = Evidence.from_json(record["evidence_signals"]) if record.get("evidence_signals") else None
+    return records
+
+
 def _has_evidence(text: str, record: dict) -> bool:
     return any(_norm(e) in _norm(text) for e in record.get("evidence") or [])
 
@@ -215,8 +222,7 @@ def _choose_threshold(scores: list[float], labels: list[int], cost: float = WRON
 
 def fit(records: list[dict], data_paths: list[Path], context: LogisticModel | None = None) -> DecisionModels:
     """`context`: the context scorer the records were collected with (fitted apart, kept as it is)."""
-    for record in records:
-        record["_ev"] = Evidence.from_json(record["evidence_signals"]) if record.get("evidence_signals") else None
+    with_evidence(records)
     trained_on = {"questions": len(records), "files": {p.name: file_hash(p) for p in data_paths}}
 
     c_pick = _best_c(lambda c: _cv_pick_accuracy(records, c))
@@ -255,8 +261,7 @@ def fit(records: list[dict], data_paths: list[Path], context: LogisticModel | No
 
 def report(models: DecisionModels, records: list[dict]) -> dict[str, Any]:
     """The fitted models on questions they were not fitted on: pick top-1 and the answer table."""
-    for record in records:
-        record["_ev"] = Evidence.from_json(record["evidence_signals"]) if record.get("evidence_signals") else None
+    with_evidence(records)
     rows, labels, groups = _pick_rows(records)
     top1 = [max((i for i, g in enumerate(groups) if g == group), key=lambda i: models.pick.score(rows[i])) for group in dict.fromkeys(groups)]
     rows_a, labels_a, _ = _answer_rows(records, models)
