@@ -76,3 +76,14 @@ def test_cli_ask_empty_question_exits_2(tmp_path):
     result = _cli("ask", "", data_dir=tmp_path)
     assert result.returncode == 2
     assert "usage" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_an_english_answer_shows_the_checked_german_quote_first_then_its_rendering_or_a_note(small_model_service):
+    chunks = []
+    answer = small_model_service.answer("Who did Trump ask to lead the negotiations with Russia in February?", on_token=chunks.append)
+    assert not answer.refused, answer.text
+    assert len(chunks) == 2 and "".join(chunks) == answer.text  # what streamed is the whole answer
+    quote, english = chunks
+    record = small_model_service.corpus.record(answer.citations[0].source)
+    assert answer.citations[0].quote in record.text and answer.citations[0].quote.split()[0] in quote
+    assert english.startswith("\n\nIn English:") or english.startswith("\n\n(No English rendering")

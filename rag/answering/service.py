@@ -224,20 +224,24 @@ class AnswerService:
             return self._refuse(answer, timings, started, reason=decision.reason)
         picked = [self._sentence(context, c) for c in decision.sentences]
         source_texts = {s: self.corpus.record(s).text for s in context.sources if self.corpus.record(s)}
+
+        def show(piece: str) -> None:  # only verified text reaches the screen
+            timings.setdefault("first_token_s", time.perf_counter() - started)
+            if on_token is not None:
+                on_token(piece)
+
         verified = self._disagreeing(context, picked, source_texts)
         if verified is not None:  # two articles state the picked fact differently: both quotes, both dates
             text = self._disagreement_text(verified, language)
             answer.disagreement = [c.n for c in verified.citations]
+            show(text)
         else:
-            quoted = self._quoted(answer, context, picked, source_texts, language, cancel)
+            quoted = self._quoted(answer, context, picked, source_texts, language, cancel, show)
             if quoted is None:
                 return self._cancelled(answer, timings, started)
             text, verified = quoted
             if not verified.citations:
                 return self._refuse(answer, timings, started, reason=f"no citation survived verification: {text[:200]!r}")
-        if on_token is not None:  # only verified text reaches the screen
-            on_token(text)
-        timings.setdefault("first_token_s", time.perf_counter() - started)
         answer.text = text
         answer.citations = verified.citations
         answer.refused = False
@@ -249,32 +253,39 @@ class AnswerService:
         return answer
 
     def _quoted(self, answer: Answer, context: Context, picked: list[Sentence], source_texts: dict[str, str], language: str,
-                cancel) -> tuple[str, VerifiedAnswer] | None:
-        """The picked sentences as the answer, through the claim check: quoted for a German question,
-        a faithful English rendering for an English one (the German quote when it is not). None:
-        cancelled; no citations in the result: nothing survived (the text is then the raw answer)."""
-        rendered = None
-        if language == "en":
-            english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
-                                     self._similarity, self.decisions.rendering_min_similarity)
-            answer.generated_tokens += english.completion.generated_tokens
-            if english.completion.cancelled:
-                return None
-            if english.problems:
-                logger.info("English rendering withheld: %s", "; ".join(english.problems))
-            rendered = english.text if english.faithful else None
-        raw = f"{rendered} " + "".join(f"[{s.number}]" for s in picked) if rendered else cited_text(picked)
-        verified = verify(raw, context, source_texts, same_language=rendered is None, vocabulary=self.keywords.doc_freq)
-        if rendered and not verified.citations:  # the rendering's names are not all in its quote: show the quote
-            logger.info("English rendering not backed by its quote: %r", rendered[:200])
-            rendered = None
-            verified = verify(cited_text(picked), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
+                cancel, show: Callable[[str], None]) -> tuple[str, VerifiedAnswer] | None:
+        """The picked sentences verbatim, through the claim check, shown as soon as they are checked; for
+        an English question then a faithful English rendering of them, or a note that none could be
+        checked. None: cancelled; no citations in the result: nothing survived (the text is then the
+        raw answer, nothing shown)."""
+        raw = cited_text(picked)
+        verified = verify(raw, context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
         if not verified.citations:
             return raw, verified
         text = verified.text
-        if language == "en" and rendered is None:  # the German quote stands, with a one-line English note
-            text = f"{self.prompts.raw('rendering_withheld.en').strip()} {text}"
-        return text, verified
+        show(text)  # an English reader sees the checked quote while its rendering is written
+        if language != "en":
+            return text, verified
+        english = render_english(self.llm, self.prompts, picked, self.settings.max_answer_tokens, cancel,
+                                 self._similarity, self.decisions.rendering_min_similarity)
+        answer.generated_tokens += english.completion.generated_tokens
+        if english.completion.cancelled:
+            return None
+        rendered = None
+        if english.problems:
+            logger.info("English rendering withheld: %s", "; ".join(english.problems))
+        elif english.faithful:
+            markers = "".join(f"[{s.number}]" for s in picked)
+            checked = verify(f"{english.text} {markers}", context, source_texts, same_language=False,
+                             vocabulary=self.keywords.doc_freq)
+            if checked.citations:
+                rendered = checked.text
+            else:  # the rendering's names are not all in its quote: the quote stands alone
+                logger.info("English rendering not backed by its quote: %r", english.text[:200])
+        tail = f"\n\n{self.prompts.raw('rendering.en').strip()} {rendered}" if rendered else \
+            f"\n\n{self.prompts.raw('rendering_withheld.en').strip()}"
+        show(tail)
+        return text + tail, verified
 
     def _disagreeing(self, context: Context, picked: list[Sentence], source_texts: dict[str, str]) -> VerifiedAnswer | None:
         """A picked sentence and another article's sentence in the context (picked too, or not) about the

@@ -36,7 +36,7 @@ def run_newsbot(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
     for item in questions:
         answer = service.answer(item["question"])
         t = answer.timings
-        # English renderings are generated (and checked) before the first character: no streaming rate then
+        # no streaming rate for an answer whose generation all came before its first character
         gen_s = t.get("total_s", 0) - t.get("first_token_s", 0)
         rows.append({
             "id": item.get("id"), "retrieve_s": t.get("retrieve_s", 0.0), "first_token_s": t.get("first_token_s", 0.0),
