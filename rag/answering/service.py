@@ -274,7 +274,7 @@ class AnswerService:
         rendered = None
         if english.problems:
             logger.info("English rendering withheld: %s", "; ".join(english.problems))
-        elif english.faithful:
+        else:
             markers = "".join(f"[{s.number}]" for s in picked)
             checked = verify(f"{english.text} {markers}", context, source_texts, same_language=False,
                              vocabulary=self.keywords.doc_freq)
