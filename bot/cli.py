@@ -397,6 +397,8 @@ def cmd_models(settings: Settings, args) -> int:
     if settings.model not in BUNDLED:
         print(f"* {settings.model} (NEWSBOT_MODEL path)")
     print(f"\nactive: {settings.model} (set NEWSBOT_MODEL to a name above or a .gguf path)")
+    if settings.reading_model != settings.model:
+        print(f"reads the context: {settings.reading_model} (NEWSBOT_READER_MODEL; empty = the active model)")
     return 0
 
 

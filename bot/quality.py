@@ -21,7 +21,7 @@ def add_fit_parser(sub) -> None:
 
 
 def cmd_fit(settings: Settings, args) -> int:
-    from rag.answering.fitted import DEFAULT_PATH
+    from rag.answering.fitted import DEFAULT_PATH, measured_with
     from rag.quality.evaluate import load_questions
     from rag.quality.fit import collect, fit, load_records, report, save_records
     from rag.wiring import build_service, ensure_store
@@ -41,6 +41,7 @@ def cmd_fit(settings: Settings, args) -> int:
         return records
 
     models = fit(measured(args.tune), [args.tune], context=service.decisions.context)
+    models.meta["measured_with"] = measured_with(settings)
     if args.heldout and args.heldout.is_file():
         models.meta["heldout"] = report(models, measured(args.heldout))
     out = args.out or DEFAULT_PATH

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
 
     # --- models ------------------------------------------------------------------------------
     model: str = Field("qwen2.5-coder-1.5b", description="Chat model: a bundled name (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b) or a path to any .gguf file")
+    reader_model: str = Field(
+        "qwen2.5-coder-0.5b",
+        description="Model that reads the context for the answer decisions (its next-token probabilities of citing each "
+        "sentence and of refusing); empty = the chat model. The 0.5B reads a prompt ~3x faster than the 1.5B and, at "
+        "400 context tokens, its signals decide as well (tune CV: 52 right / 11 wrong against 51 / 9). The chat model "
+        "still translates, rewrites follow-ups and writes English renderings. Ignored by the openai backend",
+    )
     embedding_model: str = Field(
         "multilingual-e5-small",
         description="Embedding model: multilingual-e5-small (bundled, German+English), use-multilingual, "
@@ -75,7 +82,10 @@ class Settings(BaseSettings):
         description="Disk for the model states `newsbot ingest` computes (system prompt + each possible first context block), "
         "in MB; 0 = none (ingest then needs no model)",
     )
-    context_tokens: int = Field(260, ge=50, le=8000, description="Token budget of the context given to the model")
+    context_tokens: int = Field(
+        400, ge=50, le=8000,
+        description="Token budget of the context given to the model (tune evidence in context: 83/108 at 260, 88/108 at 400)",
+    )
     translate_queries: bool = Field(True, description="Translate non-German questions to German (with the local model) before searching")
     translation_hints: bool = Field(
         True,
@@ -179,6 +189,11 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.cache_dir / "models"
+
+    @property
+    def reading_model(self) -> str:
+        """The model that reads the context: the reader where one is set (in-process models), else the chat model."""
+        return self.reader_model if self.llm_backend == "llama" and self.reader_model else self.model
 
     @property
     def uses_chroma_server(self) -> bool:

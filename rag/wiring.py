@@ -21,8 +21,8 @@ from rag.settings import Settings
 Progress = Callable[[str, int, int], None]
 
 
-def make_llm(settings: Settings) -> LLM:
-    """The backend chosen by NEWSBOT_LLM_BACKEND."""
+def make_llm(settings: Settings, model: str | None = None) -> LLM:
+    """The backend chosen by NEWSBOT_LLM_BACKEND (in-process: `model`, default the chat model)."""
     if settings.llm_backend == "openai":
         from rag.llm.openai_server import OpenAICompatibleLLM
 
@@ -30,12 +30,22 @@ def make_llm(settings: Settings) -> LLM:
     from rag.llm.llama_cpp import LlamaCppLLM
     from rag.llm.models import resolve_model_path
 
-    path = resolve_model_path(settings.model, settings.model_cache_dir)
-    return LlamaCppLLM(path, settings, settings.model if not settings.model.endswith(".gguf") else Path(settings.model).name)
+    model = model or settings.model
+    path = resolve_model_path(model, settings.model_cache_dir)
+    return LlamaCppLLM(path, settings, model if not model.endswith(".gguf") else Path(model).name)
 
 
-def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None) -> AnswerService:
-    """Wire the real components from settings (the one place that knows the concrete classes)."""
+def reader_factory(settings: Settings) -> Callable[[], LLM] | None:
+    """The reader's own model (NEWSBOT_READER_MODEL), or None where the chat model reads too."""
+    if settings.reading_model == settings.model:
+        return None
+    return lambda: make_llm(settings, settings.reader_model)
+
+
+def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None,
+                  reader: Callable[[], LLM] | None = None) -> AnswerService:
+    """Wire the real components from settings (the one place that knows the concrete classes).
+    A given `llm_factory` without a `reader` reads too (tests hand in one model for everything)."""
     from rag.index.embeddings import make_embeddings
 
     embeddings = embeddings or make_embeddings(settings.embedding_model)
@@ -51,8 +61,10 @@ def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[
         lexicon = Lexicon(keywords.directory.with_name(keywords.directory.name + "-lexicon"), UniversalSentenceEncoderEmbeddings())
     vectors = SentenceVectors(keywords.directory.with_name(keywords.directory.name + "-sentences"), embeddings,
                               settings.embedding_model)
-    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory or (lambda: make_llm(settings)), lexicon,
-                         sentence_vectors=vectors)
+    if llm_factory is None:
+        llm_factory, reader = (lambda: make_llm(settings)), reader or reader_factory(settings)
+    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory, lexicon,
+                         sentence_vectors=vectors, reader_factory=reader)
 
 
 def _server_keyword_dir(settings: Settings) -> Path:

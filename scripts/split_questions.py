@@ -2,6 +2,8 @@
 
 Stratified by (kind, lang, style) with a fixed seed, so each half has every kind in proportion.
 Run once (benchmarks/questions/ holds the result); re-running with the same inputs reproduces it.
+A later batch is split the same way on its own and its halves appended, so no question already
+in a half changes sides (batch d, 120 questions written 2026-12-05: 75 tune, 45 held-out).
 Usage: python scripts/split_questions.py OUT_DIR a.jsonl b.jsonl c.jsonl
 """
 

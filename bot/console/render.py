@@ -109,6 +109,7 @@ def describe_model(service: Any) -> str:
     settings = service.settings
     if settings.llm_backend == "openai":
         return f"{settings.openai_model} via {settings.openai_base_url}"
-    return f"{service.model_name} (llama.cpp, {'GPU' if settings.n_gpu_layers else 'CPU'})"
+    reader = f", reads the context: {settings.reading_model}" if settings.reading_model != settings.model else ""
+    return f"{service.model_name} (llama.cpp, {'GPU' if settings.n_gpu_layers else 'CPU'}{reader})"
 
 

@@ -70,13 +70,13 @@ def first_blocks(service) -> list[str]:
 
 def _fingerprint(settings, store, prompts) -> str:
     """What the block states depend on, known without loading the model (to skip a sync)."""
-    parts = [store.generation(), settings.model, settings.block_states_mb, settings.context_tokens, settings.n_ctx,
+    parts = [store.generation(), settings.reading_model, settings.block_states_mb, settings.context_tokens, settings.n_ctx,
              prompts.raw("answer.system"), prompts.raw("answer.user")]
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
 
 
 def _marker(settings):
-    return settings.data_dir / "kv" / "blocks" / f"synced-{hashlib.sha1(settings.model.encode()).hexdigest()[:12]}.json"
+    return settings.data_dir / "kv" / "blocks" / f"synced-{hashlib.sha1(settings.reading_model.encode()).hexdigest()[:12]}.json"
 
 
 def up_to_date(settings, store, prompts) -> bool:
@@ -97,7 +97,7 @@ def sync(service, progress: Progress | None = None) -> BlockSummary:
         return summary
     fingerprint = _fingerprint(service.settings, service.store, service.prompts)
     started = time.perf_counter()
-    llm = service.llm
+    llm = service.reader  # the model that reads the context
     blocks = getattr(llm, "blocks", None)
     if blocks is None:
         return summary

@@ -46,6 +46,12 @@ class LogisticModel:
         return self.score(signals) >= self.threshold
 
 
+def measured_with(settings) -> dict[str, str | int]:
+    """The settings the signals depend on: decisions fitted under others read signals of another scale."""
+    return {"reader": settings.reading_model, "context_tokens": settings.context_tokens,
+            "embedding_model": settings.embedding_model}
+
+
 @dataclass
 class DecisionModels:
     pick: LogisticModel
@@ -57,6 +63,12 @@ class DecisionModels:
     version: int = FORMAT_VERSION
     # which retrieved sentences enter the context, in what order (scripts/fit_context.py); None: lexical order
     context: LogisticModel | None = None
+
+    def mismatches(self, settings) -> list[str]:
+        """Settings that differ from those the signals were measured with (empty: as fitted, or unknown)."""
+        fitted = self.meta.get("measured_with") or {}
+        return [f"{key} {fitted[key]!r} (now {value!r})" for key, value in measured_with(settings).items()
+                if key in fitted and fitted[key] != value]
 
     @property
     def _named(self) -> tuple[str, ...]:

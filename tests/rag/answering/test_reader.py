@@ -1,0 +1,74 @@
+"""The reader: a second, smaller model reads the context for the decisions; the chat model generates.
+
+Real seeded Chroma store and embedder; the two models are scripted doubles, so which model got
+which call is observable."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_settings
+from doubles.llm import ScriptedLLM
+
+
+class RecordingChooser(ScriptedLLM):
+    """Reports a choice like `ScriptedLLM.choosing` and counts the choices it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(then="unused", choice=(-3.0, 1), name="reader")
+        self.choices = 0
+
+    def choose(self, messages, *, prefix, options, refusal):
+        self.choices += 1
+        return super().choose(messages, prefix=prefix, options=options, refusal=refusal)
+
+
+@pytest.mark.parametrize(("overrides", "separate"), [
+    ({}, True),  # the default: the 0.5B reads, the 1.5B generates
+    ({"reader_model": ""}, False),
+    ({"reader_model": "qwen2.5-coder-1.5b"}, False),  # the same model is loaded once
+    ({"llm_backend": "openai"}, False),  # a model server has one model
+])
+def test_a_separate_reader_is_built_only_where_one_is_set(tmp_path, overrides, separate):
+    from rag.wiring import reader_factory
+
+    settings = make_settings(tmp_path, **overrides)
+    assert (reader_factory(settings) is not None) is separate
+    assert (settings.reading_model != settings.model) is separate
+
+
+def test_the_reader_chooses_and_the_chat_model_translates(seeded, embeddings):
+    from rag.wiring import build_service
+
+    settings, _ = seeded
+    chat = ScriptedLLM(then="Wo trafen sich Trump und Putin in Alaska?", name="chat")
+    reader = RecordingChooser()
+    service = build_service(settings, embeddings=embeddings, llm_factory=lambda: chat, reader=lambda: reader)
+
+    answer = service.answer("Where did Trump and Putin meet in Alaska?")
+    assert reader.choices == 1 and not reader.seen  # the reader only read the context
+    assert chat.seen and "Alaska" in chat.seen[0][-1].content  # the chat model translated (and rendered)
+    assert answer.search_queries[-1] == "Wo trafen sich Trump und Putin in Alaska?"
+
+    german = service.answer("Wo trafen sich Trump und Putin?")
+    assert reader.choices == 2 and german.search_queries == ["Wo trafen sich Trump und Putin?"]
+
+
+def test_without_a_reader_the_chat_model_reads(seeded, embeddings):
+    from rag.wiring import build_service
+
+    settings, _ = seeded
+    only = RecordingChooser()
+    service = build_service(settings, embeddings=embeddings, llm_factory=lambda: only)
+    assert service.reader is service.llm
+    service.answer("Wo trafen sich Trump und Putin?")
+    assert only.choices == 1
+    assert service.models == [only]
+
+
+def test_the_shipped_decisions_name_the_reader_they_were_fitted_with(tmp_path):
+    from rag.answering.fitted import DEFAULT_PATH, DecisionModels
+
+    models = DecisionModels.load(DEFAULT_PATH)
+    assert models.mismatches(make_settings(tmp_path)) == []  # the defaults are what they were fitted with
+    changed = models.mismatches(make_settings(tmp_path, reader_model="", context_tokens=260))
+    assert len(changed) == 2 and changed[0].startswith("reader 'qwen2.5-coder-0.5b'")
