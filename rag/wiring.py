@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.answering.context import Corpus
+from rag.answering.fitted import DEFAULT_PATH, DecisionModels
 from rag.answering.retrieve import HybridSearch
 from rag.answering.service import AnswerService
 from rag.index.ingest import IngestSummary, ingest
@@ -16,6 +18,8 @@ from rag.index.store import Store
 from rag.llm.base import LLM
 from rag.prompts import PromptLibrary
 from rag.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # progress(name, done, total) while ingesting
 Progress = Callable[[str, int, int], None]
@@ -63,7 +67,11 @@ def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[
                               settings.embedding_model)
     if llm_factory is None:
         llm_factory, reader = (lambda: make_llm(settings)), reader or reader_factory(settings)
-    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory, lexicon,
+    decisions = DecisionModels.load(settings.decisions_path or DEFAULT_PATH)
+    if mismatched := decisions.mismatches(settings):
+        logger.warning("the answer decisions were fitted with %s: refit them (`newsbot fit`) for answers as measured",
+                       ", ".join(mismatched))
+    return AnswerService(settings, store, keywords, search, corpus, prompts, llm_factory, lexicon, decisions,
                          sentence_vectors=vectors, reader_factory=reader)
 
 

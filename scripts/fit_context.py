@@ -43,7 +43,7 @@ def collect(service, questions: list[dict]) -> list[dict]:
         question = service.check_question(item["question"])
         standalone, queries, _ = service.retrieve(question)
         hits = service.search.search(queries, service.settings.top_k, None)
-        found = candidates_of(service._question_terms(queries), hits, service.corpus,
+        found = candidates_of(service.keywords.question_terms(queries), hits, service.corpus,
                               lambda texts, q=[standalone, *queries[1:]]: service._dense(q, texts))
         rows = context_signals(found, detect_language(question) == "en")
         labels = [int(_has_evidence(c.text, item)) for c in found]

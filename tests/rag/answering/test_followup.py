@@ -90,9 +90,9 @@ def test_translation_without_hints_still_translates(seeded, embeddings):
 def test_the_unknown_share_measures_what_no_article_holds_without_looking_at_capitals(service_with):
     service, _ = service_with()
     service.keywords.ensure_current(service.store)
-    covered = service._unknown_share(["Was sagte Trump nach dem Gipfel in Alaska über Putin?"])
+    covered = service.keywords.unknown_share(["Was sagte Trump nach dem Gipfel in Alaska über Putin?"])
     assert covered < 0.2
-    assert service._unknown_share(["Was hat Xi Jinping beim Gipfel in Alaska gesagt?"]) > covered
-    assert service._unknown_share(["wie wird das wetter morgen in berlin"]) > 0.5  # lowercase off-topic too
+    assert service.keywords.unknown_share(["Was hat Xi Jinping beim Gipfel in Alaska gesagt?"]) > covered
+    assert service.keywords.unknown_share(["wie wird das wetter morgen in berlin"]) > 0.5  # lowercase off-topic too
     # the best phrasing counts: an English question's German translation knows the articles' words
-    assert service._unknown_share(["Who negotiated with whom?", "Wer leitete die Verhandlungen?"]) < 0.2
+    assert service.keywords.unknown_share(["Who negotiated with whom?", "Wer leitete die Verhandlungen?"]) < 0.2

@@ -23,8 +23,10 @@ class RecordingChooser(ScriptedLLM):
 
 
 @pytest.mark.parametrize(("overrides", "separate"), [
-    ({}, True),  # the default: the 0.5B reads, the 1.5B generates
-    ({"reader_model": ""}, False),
+    ({}, True),  # the default: the bundled 1.5B's reader, the 0.5B, reads; the 1.5B generates
+    ({"model": "qwen2.5-coder-0.5b"}, False),
+    ({"model": "/models/own.gguf"}, False),  # a model of the user's own reads for itself
+    ({"model": "/models/own.gguf", "reader_model": "qwen2.5-coder-0.5b"}, True),
     ({"reader_model": "qwen2.5-coder-1.5b"}, False),  # the same model is loaded once
     ({"llm_backend": "openai"}, False),  # a model server has one model
 ])
@@ -70,5 +72,5 @@ def test_the_shipped_decisions_name_the_reader_they_were_fitted_with(tmp_path):
 
     models = DecisionModels.load(DEFAULT_PATH)
     assert models.mismatches(make_settings(tmp_path)) == []  # the defaults are what they were fitted with
-    changed = models.mismatches(make_settings(tmp_path, reader_model="", context_tokens=260))
+    changed = models.mismatches(make_settings(tmp_path, reader_model="qwen2.5-coder-1.5b", context_tokens=260))
     assert len(changed) == 2 and changed[0].startswith("reader 'qwen2.5-coder-0.5b'")

@@ -272,7 +272,7 @@ def test_latest_state_questions_prefer_the_newer_article_on_ties(tmp_path, env, 
     assert asks_for_latest(question) and not asks_for_latest("Wie hoch war der Pegel der Mosel?")
     hits = svc.search.search([question], 8)
     hits.sort(key=lambda h: h.source != "alt")  # the older article ranked first
-    terms = svc._question_terms([question])
+    terms = svc.keywords.question_terms([question])
     plain = select_context(terms, hits, svc.corpus, 260, svc.count_tokens)
     recent = select_context(terms, hits, svc.corpus, 260, svc.count_tokens, prefer_recent=True)
     assert plain.sentences[0].source == "alt"

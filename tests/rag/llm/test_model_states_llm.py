@@ -56,6 +56,7 @@ def test_a_precomputed_block_state_reads_the_context_as_the_plain_pass(tmp_path,
         return build_service(settings, embeddings=embeddings)
 
     plain = service("plain", kv_cache_mb=0, block_states_mb=0)
+    plain.reader  # noqa: B018 - loaded, so the context budget is counted in its tokens as in the warmed-up services
     without = plain.answer(QUESTION)
 
     builder = service("blocks", kv_cache_mb=0, block_states_mb=256)
