@@ -43,7 +43,7 @@ def reader_factory(settings: Settings) -> Callable[[], LLM] | None:
     """The reader's own model (NEWSBOT_READER_MODEL), or None where the chat model reads too."""
     if settings.reading_model == settings.model:
         return None
-    return lambda: make_llm(settings, settings.reader_model)
+    return lambda: make_llm(settings, settings.reading_model)
 
 
 def build_service(settings: Settings, *, embeddings=None, llm_factory: Callable[[], LLM] | None = None,

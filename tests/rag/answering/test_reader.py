@@ -74,3 +74,13 @@ def test_the_shipped_decisions_name_the_reader_they_were_fitted_with(tmp_path):
     assert models.mismatches(make_settings(tmp_path)) == []  # the defaults are what they were fitted with
     changed = models.mismatches(make_settings(tmp_path, reader_model="qwen2.5-coder-1.5b", context_tokens=260))
     assert len(changed) == 2 and changed[0].startswith("reader 'qwen2.5-coder-0.5b'")
+
+
+def test_the_default_reader_factory_loads_the_bundled_reader(tmp_path, monkeypatch):
+    import rag.wiring as wiring
+
+    loaded = []
+    monkeypatch.setattr(wiring, "make_llm", lambda settings, model=None: loaded.append(model) or model)
+    assert wiring.reader_factory(make_settings(tmp_path))() == "qwen2.5-coder-0.5b"
+    assert wiring.reader_factory(make_settings(tmp_path, model="/m/own.gguf", reader_model="/m/small.gguf"))() == "/m/small.gguf"
+    assert loaded == ["qwen2.5-coder-0.5b", "/m/small.gguf"]
