@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retrieval-scale", type=int, metavar="N", help="synthetic store of up to N chunks: ingest and query latency")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--chat", type=int, metavar="SESSIONS", help="also time `newsbot chat` in a pseudo-terminal, Enter to first character")
+    p.add_argument("--discord", action="store_true",
+                   help="also time /ask through the real bot client against the loopback Discord double, to the first edit with text")
 
     p = sub.add_parser("models", help="list chat models, print the active model's path, or pull a GGUF")
     p.add_argument("--path", action="store_true", help="print only the active model's GGUF path (assembling it if needed)")
@@ -369,8 +371,13 @@ def cmd_bench(settings: Settings, args) -> int:
             from rag.quality.wait import chat_waits, variant_env
 
             report["chat"] = chat_waits(questions, variant_env(settings), sessions=args.chat)
-            naive = report.get("naive", {}).get("first_token_s", {}).get("median")
-            for stats in report["chat"]["paths"].values():
+        if args.discord:
+            from bot.discord.bench import discord_waits
+
+            report["discord"] = discord_waits(service, questions)
+        naive = report.get("naive", {}).get("first_token_s", {}).get("median")
+        for face in ("chat", "discord"):
+            for stats in report.get(face, {}).get("paths", {}).values():
                 stats["ratio_to_naive"] = round(stats["median"] / naive, 3) if naive else None
     if args.json:
         print(json.dumps(report, ensure_ascii=False))

@@ -23,7 +23,7 @@ def add_fit_parser(sub) -> None:
 def cmd_fit(settings: Settings, args) -> int:
     from rag.answering.fitted import DEFAULT_PATH, measured_with
     from rag.quality.evaluate import load_questions
-    from rag.quality.fit import collect, fit, load_records, report, save_records
+    from rag.quality.fit import collect, fit_decisions, load_records, report, save_records
     from rag.wiring import build_service, ensure_store
 
     signals_dir = args.signals or settings.data_dir / "fit"
@@ -40,12 +40,17 @@ def cmd_fit(settings: Settings, args) -> int:
         save_records(cached, records)
         return records
 
-    models = fit(measured(args.tune), [args.tune], context=service.decisions.context)
+    tune = measured(args.tune)
+    models = fit_decisions(tune, [args.tune], context=service.decisions.context)
     models.meta["measured_with"] = measured_with(settings)
     if args.heldout and args.heldout.is_file():
         models.meta["heldout"] = report(models, measured(args.heldout))
     out = args.out or DEFAULT_PATH
     models.save(out)
     print(json.dumps({"written": str(out), "answer_threshold": models.answer.threshold,
-                      "tune_cv": models.answer.report.get("tune_cv"), "heldout": models.meta.get("heldout")}, ensure_ascii=False, indent=1))
+                      "tune_cv": models.answer.report.get("tune_cv"),
+                      "max_sentences": models.max_sentences, "max_sentences_cv": models.meta["max_sentences_cv"],
+                      "skip_reading": models.skip.report | {"answer_at": models.skip.answer_at,
+                                                            "refuse_below": models.skip.refuse_below},
+                      "heldout": models.meta.get("heldout")}, ensure_ascii=False, indent=1))
     return 0

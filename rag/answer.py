@@ -58,7 +58,7 @@ class Answer:
     error: str | None = None
     id: Any = None
     # the fitted decisions' scores (rag/answering/decide.py): why it answered or refused
-    decision: dict[str, float] = field(default_factory=dict)
+    decision: dict[str, float | bool] = field(default_factory=dict)  # + "read": whether the reader read
     # citation numbers of two articles that state the answered fact differently (both quoted, with dates)
     disagreement: list[int] = field(default_factory=list)
 

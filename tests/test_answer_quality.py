@@ -32,10 +32,37 @@ def test_the_join_threshold_is_the_cross_validated_best_on_tune():
 
     models = DecisionModels.load(DEFAULT_PATH)
     records = with_evidence(load_records(SIGNALS / "tune.signals.jsonl"))
-    right = _cv_join_right(records, models.pick)
+    right = _cv_join_right(records, models.pick, models.max_sentences)
     assert {str(t): n for t, n in right.items()} == models.join.report["tune_cv_right_per_threshold"]
     assert right[models.join.threshold] == max(right.values())
     assert right[models.join.threshold] > min(right.values())  # the threshold matters: a wrong one loses answers
+
+
+def test_the_reading_skip_is_the_one_fitted_on_tune_and_holds_on_held_out():
+    from rag.quality.fit import fit_skip
+
+    models = DecisionModels.load(DEFAULT_PATH)
+    refit = fit_skip(load_records(SIGNALS / "tune.signals.jsonl"), models, [QUESTIONS / "tune.jsonl"])
+    assert (refit.answer_at, refit.refuse_below) == (models.skip.answer_at, models.skip.refuse_below)
+    held = models.meta["heldout"]["skip_reading"]
+    assert held["skipped"] >= 0.25 * held["questions"]  # reported: all 130 decided without the reader
+    # reported: 58 right / 22 wrong against 55 / 23 always reading; the floor allows three answers' worth less
+    assert held["right"] - held["wrong"] >= held["reading_always_right"] - held["reading_always_wrong"] - 3
+
+
+def test_the_answer_length_cap_is_the_smallest_within_one_standard_error_of_the_best():
+    from rag.quality.fit import _within_one_standard_error
+
+    questions = [f"q{i}" for i in range(40)]
+    best = {q: (1 if i < 30 else 0) for i, q in enumerate(questions)}  # cap 5: 30 right, 10 refused
+    # cap 4: four of those right refused, three of those refused right: one less, within one SE (2.6)
+    close = {q: (0 if i < 4 else 1 if i >= 37 else v) for i, (q, v) in enumerate(best.items())}
+    far = {q: (-1 if i < 12 else v) for i, (q, v) in enumerate(best.items())}  # cap 3: twelve wrong instead of right
+    assert _within_one_standard_error({3: far, 4: close, 5: best}) == 4
+    assert _within_one_standard_error({3: far, 5: best}) == 5
+    shipped = DecisionModels.load(DEFAULT_PATH)
+    table = shipped.meta["max_sentences_cv"]
+    assert str(shipped.max_sentences) in table and shipped.skip.max_sentences == shipped.max_sentences
 
 
 def test_the_tune_and_heldout_halves_do_not_overlap():

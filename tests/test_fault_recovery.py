@@ -61,9 +61,14 @@ def _main(monkeypatch, capsys, data_dir: Path, *args: str, **env: str) -> tuple[
 
 # --- the model ----------------------------------------------------------------------------------
 
+# The model reads every context, so a German question needs it (with the shipped decisions none
+# does: `ask` then answers without loading any model, and a broken one shows at the first question
+# that needs it, or at the start-up of `chat` and `discord`, which load it ahead).
+READS = {"NEWSBOT_SKIP_READING": "false"}
+
 def test_cli_ask_with_a_missing_model_file_names_the_fix(seeded, tmp_path):
     settings, _ = seeded
-    result = _cli(_env(settings.data_dir, NEWSBOT_MODEL=str(tmp_path / "gone.gguf")), "ask", ANSWERABLE)
+    result = _cli(_env(settings.data_dir, NEWSBOT_MODEL=str(tmp_path / "gone.gguf"), **READS), "ask", ANSWERABLE)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "NEWSBOT_MODEL=" in result.stderr and "newsbot models pull" in result.stderr
@@ -96,7 +101,7 @@ def test_truncated_gguf_is_a_clear_generation_error(seeded, embeddings, truncate
 
 def test_cli_ask_with_a_truncated_gguf_exits_1(seeded, truncated_gguf, monkeypatch, capsys):
     settings, _ = seeded
-    code, err = _main(monkeypatch, capsys, settings.data_dir, "ask", ANSWERABLE, NEWSBOT_MODEL=str(truncated_gguf))
+    code, err = _main(monkeypatch, capsys, settings.data_dir, "ask", ANSWERABLE, NEWSBOT_MODEL=str(truncated_gguf), **READS)
     assert code == 1 and err.strip().splitlines()[-1].startswith("newsbot: llama.cpp could not load"), err
 
 
@@ -109,7 +114,7 @@ def test_cli_ask_with_a_corrupt_bundled_model_names_the_reinstall(seeded, tmp_pa
     monkeypatch.setitem(models.BUNDLED, "fake-corrupt", BundledModel("fake-corrupt", "test", modules, 1504, pinned))
     settings, _ = seeded
     code, err = _main(monkeypatch, capsys, settings.data_dir, "ask", ANSWERABLE,
-                      NEWSBOT_MODEL="fake-corrupt", NEWSBOT_CACHE_DIR=str(tmp_path / "cache"))
+                      NEWSBOT_MODEL="fake-corrupt", NEWSBOT_CACHE_DIR=str(tmp_path / "cache"), **READS)
     assert code == 1, err
     assert "does not match the pinned" in err and "pip install --force-reinstall" in err
     assert not (tmp_path / "cache" / "models" / "fake-corrupt.gguf").exists()

@@ -123,7 +123,8 @@ def test_openai_backend_at_a_closed_port_keeps_the_key_secret(seeded, embeddings
 def test_cli_ask_against_a_closed_openai_port_keeps_the_key_secret(seeded, tmp_path):
     settings, _ = seeded
     env = _env(tmp_path, NEWSBOT_DATA_DIR=str(settings.data_dir), NEWSBOT_LLM_BACKEND="openai",
-               NEWSBOT_OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1", NEWSBOT_OPENAI_MAX_RETRIES="1")
+               NEWSBOT_OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1", NEWSBOT_OPENAI_MAX_RETRIES="1",
+               NEWSBOT_SKIP_READING="false")  # the model reads the context: the question reaches the closed port
     result = _cli(env, "ask", QUESTION)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "newsbot: the model server at" in result.stderr and "Traceback" not in result.stderr

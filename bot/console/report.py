@@ -43,13 +43,15 @@ def print_bench(report: dict[str, Any]) -> None:
                     "block_states"):
             if key in report:
                 console.print(f"{key}: {report[key]}", markup=False)
-    if "chat" in report:
-        table = Table(title="newsbot chat in a pty: Enter to first character (s)")
-        for col in ("path", "n", "median", "p95", "ratio_to_naive"):
-            table.add_column(col, justify="right")
-        for path, stats in report["chat"]["paths"].items():
-            table.add_row(path, *[str(stats.get(c)) for c in ("n", "median", "p95", "ratio_to_naive")])
-        console.print(table)
+    for face, title in (("chat", "newsbot chat in a pty: Enter to first character (s)"),
+                        ("discord", "/ask through the bot and the Discord double: to the first edit with text (s)")):
+        if face in report:
+            table = Table(title=title)
+            for col in ("path", "n", "median", "p95", "ratio_to_naive"):
+                table.add_column(col, justify="right")
+            for path, stats in report[face]["paths"].items():
+                table.add_row(path, *[str(stats.get(c)) for c in ("n", "median", "p95", "ratio_to_naive")])
+            console.print(table)
     if "retrieval_scale" in report:
         table = Table(title="retrieval at scale")
         for col in ("chunks", "build_s", "chunks_per_s", "query_p50_ms", "query_p95_ms"):

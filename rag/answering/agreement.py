@@ -26,6 +26,8 @@ from rag.text import ENGLISH_STOPWORDS, GERMAN_STOPWORDS, fold, words
 # right: that pair reads as a disagreement, and "Washington"/"Brüssel" (dictionary words, so read
 # as nouns) does not.
 SAME_FACT_THRESHOLD = 0.937
+# What a disagreement shows for an article without a date.
+UNDATED = {"de": "Datum unbekannt", "en": "date unknown"}
 # Names are compared by their folded first letters, so inflected forms meet ("Kesslers"/"Kessler").
 NAME_PREFIX = 5
 # A name conflict is a substitution: at most this many unmatched names on both sides together, and
@@ -112,3 +114,9 @@ def disagreements(picked: list[str], others: list[str], vectors: np.ndarray,
             if similarity >= threshold and conflict(text, other):
                 found.append((i, j, similarity))
     return sorted(found, key=lambda f: -f[2])
+
+
+def disagreement_text(citations, lead: str, language: str) -> str:
+    """The lead-in, then each verbatim quote on its own line after its article's date."""
+    undated = UNDATED.get(language, UNDATED["de"])
+    return "\n".join([lead, *(f"{c.date or undated}: {' '.join(c.quote.split())} [{c.n}]" for c in citations)])

@@ -95,6 +95,9 @@ def sync(service, progress: Progress | None = None) -> BlockSummary:
     budget = service.settings.block_states_mb * 1024 * 1024
     if not budget or service.settings.llm_backend != "llama":
         return summary
+    if not service.reads:  # the fitted reading skip decides every question: no context is ever read
+        logger.info("block states not computed: the reader reads no context (NEWSBOT_SKIP_READING, decisions.json)")
+        return summary
     fingerprint = _fingerprint(service.settings, service.store, service.prompts)
     started = time.perf_counter()
     llm = service.reader  # the model that reads the context

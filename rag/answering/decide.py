@@ -24,8 +24,6 @@ from rag.text import content_terms
 
 # Log-probability given to a sentence the model was not offered (a neighbour outside [1]..[9]).
 UNOFFERED_LOGPROB = -30.0
-# An answer quotes at most this many sentences: the pick and up to two that join it.
-MAX_SENTENCES = 3
 # Question words: a question with two of them (or one plus "und"/"and") asks two things.
 _QUESTION_WORDS = frozenset(
     "wer wen wem wessen was wann wo wohin woher wie warum weshalb wieso welche welcher welches welchen "
@@ -218,7 +216,30 @@ def decide(models: DecisionModels, evidence: Evidence) -> Decision:
         if score >= models.join.threshold:
             joined.append((score, other))
     joined.sort(key=lambda pair: -pair[0])
-    chosen = [pick] + [c for _, c in joined[: MAX_SENTENCES - 1]]
+    chosen = [pick] + [c for _, c in joined[: models.max_sentences - 1]]
     order = {source: n for n, source in enumerate(dict.fromkeys(c.source for c in chosen))}
     chosen.sort(key=lambda c: (order[c.source], c.index))
     return Decision(True, chosen, scores[id(pick)], answer_score)
+
+
+def decide_unread(models: DecisionModels, evidence: Evidence) -> Decision | None:
+    """The decision without the reader, where the reader-free models are sure of it (`ReadingSkip`):
+    an answer (pick and joins by those models) or a refusal; None: the reader has to read."""
+    skip = models.skip
+    if skip is None or not evidence.offered:
+        return None
+    decision = decide(skip.models, evidence)
+    if decision.answer:
+        return decision
+    if decision.answer_score < skip.refuse_below:
+        decision.reason = f"answer score without reading {decision.answer_score:.2f} < {skip.refuse_below:.2f}"
+        return decision
+    return None
+
+
+def with_reading(evidence: Evidence, logprobs: dict[int, float], refusal_margin: float) -> Evidence:
+    """The evidence measured before reading, with the reader's log-probabilities and refusal margin."""
+    for candidate in evidence.candidates:
+        candidate.logprob = logprobs.get(candidate.number, UNOFFERED_LOGPROB) if candidate.number else UNOFFERED_LOGPROB
+    evidence.refusal_margin = refusal_margin
+    return evidence

@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import DecisionModelError
 
 FORMAT_VERSION = 1
+# An answer quotes at most this many sentences (the pick and those that join it) where the file
+# names no fitted cap (`newsbot fit` chooses it on tune).
+DEFAULT_MAX_SENTENCES = 3
 DEFAULT_PATH = Path(__file__).with_name("decisions.json")
 
 
@@ -53,6 +56,43 @@ def measured_with(settings) -> dict[str, str | int]:
 
 
 @dataclass
+class ReadingSkip:
+    """Decisions fitted on the same tune questions without the reader's signals (no log-probabilities,
+    no refusal margin). Where they are sure (answer score >= `answer_at`: answer; < `refuse_below`:
+    refuse) the reader is not run: its ~300 tokens of context are 1.5 s of the first token on two
+    cores. Both thresholds are fitted (`rag.quality.fit.fit_skip`); in between the reader decides."""
+
+    pick: LogisticModel
+    join: LogisticModel
+    answer: LogisticModel
+    answer_at: float
+    refuse_below: float
+    report: dict = field(default_factory=dict)  # tune (cross-validated) and held-out outcomes
+    max_sentences: int = DEFAULT_MAX_SENTENCES
+
+    @property
+    def always(self) -> bool:
+        """No answer score falls between the thresholds: the reader is never needed."""
+        return self.answer_at <= self.refuse_below
+
+    @property
+    def models(self) -> DecisionModels:
+        """The reader-free decisions, answering at `answer_at`."""
+        return DecisionModels(self.pick, self.join, replace(self.answer, threshold=self.answer_at),
+                              max_sentences=self.max_sentences)
+
+    def to_json(self) -> dict:
+        return {"answer_at": self.answer_at, "refuse_below": self.refuse_below, "report": self.report,
+                "max_sentences": self.max_sentences, "models": {k: asdict(getattr(self, k)) for k in ("pick", "join", "answer")}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReadingSkip:
+        models = {k: LogisticModel(**v) for k, v in data["models"].items()}
+        return cls(models["pick"], models["join"], models["answer"], float(data["answer_at"]),
+                   float(data["refuse_below"]), data.get("report", {}), int(data.get("max_sentences", DEFAULT_MAX_SENTENCES)))
+
+
+@dataclass
 class DecisionModels:
     pick: LogisticModel
     join: LogisticModel
@@ -63,6 +103,10 @@ class DecisionModels:
     version: int = FORMAT_VERSION
     # which retrieved sentences enter the context, in what order (scripts/fit_context.py); None: lexical order
     context: LogisticModel | None = None
+    # decisions without the reader, used where they are sure (None: the reader always reads)
+    skip: ReadingSkip | None = None
+    # the most sentences an answer quotes: the pick and up to max_sentences - 1 that join it
+    max_sentences: int = DEFAULT_MAX_SENTENCES
 
     def mismatches(self, settings) -> list[str]:
         """Settings that differ from those the signals were measured with (empty: as fitted, or unknown)."""
@@ -77,7 +121,10 @@ class DecisionModels:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": self.version, "meta": self.meta, "rendering_min_similarity": self.rendering_min_similarity,
+                   "max_sentences": self.max_sentences,
                    "models": {k: asdict(getattr(self, k)) for k in self._named}}
+        if self.skip is not None:
+            payload["skip_reading"] = self.skip.to_json()
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
@@ -88,7 +135,9 @@ class DecisionModels:
                 raise ValueError(f"format {payload.get('version')}, expected {FORMAT_VERSION}")
             models = {k: LogisticModel(**v) for k, v in payload["models"].items()}
             return cls(models["pick"], models["join"], models["answer"], float(payload.get("rendering_min_similarity", 0.0)),
-                       payload.get("meta", {}), context=models.get("context"))
+                       payload.get("meta", {}), context=models.get("context"),
+                       skip=ReadingSkip.from_json(payload["skip_reading"]) if payload.get("skip_reading") else None,
+                       max_sentences=int(payload.get("max_sentences", DEFAULT_MAX_SENTENCES)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DecisionModelError(
                 f"Cannot load the answer decisions from {path}: {exc}. Reinstall newsbot, or refit them: newsbot fit"

@@ -16,10 +16,6 @@ from rag.answering.context import Context, Sentence
 from rag.answering.refusal import REFUSAL_TOKEN
 from rag.llm.base import LLM, Choice, Message
 
-_FIRST_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-# An answer quotes at most this many sentences: the pick, the one before it, the one after it.
-MAX_SENTENCES = 3
-
 
 def cited_text(sentences: list[Sentence]) -> str:
     """The answer in the model's citation format ("[n] sentence"), for verification and display."""

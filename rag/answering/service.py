@@ -18,10 +18,10 @@ import numpy as np
 
 from rag.answer import Answer, RetrievedPassage, Turn
 from rag.answering import followup
-from rag.answering.agreement import disagreements
+from rag.answering.agreement import disagreement_text, disagreements
 from rag.answering.cite import VerifiedAnswer, verify
 from rag.answering.context import Context, Corpus, Sentence, asks_for_latest, select_context
-from rag.answering.decide import UNOFFERED_LOGPROB, Candidate, Evidence, decide
+from rag.answering.decide import Candidate, Evidence, decide, decide_unread, with_reading
 from rag.answering.fitted import DEFAULT_PATH, DecisionModels
 from rag.answering.question import clean_question
 from rag.answering.refusal import RefusalPolicy
@@ -40,8 +40,6 @@ from rag.text import approx_tokens, content_terms, detect_language
 
 logger = logging.getLogger(__name__)
 
-# What a disagreement shows for an article without a date.
-UNDATED = {"de": "Datum unbekannt", "en": "date unknown"}
 # Sentences embedded per step (and per save of the vector cache) when preparing the corpus.
 SENTENCE_BATCH = 64
 # At most this many new sentences are embedded at start-up (E5 embeds ~21 a second on two cores:
@@ -114,17 +112,25 @@ class AnswerService:
         return self._llm.name if self._llm is not None else self.settings.model
 
     def count_tokens(self, text: str) -> int:
-        """In the reader's tokens: the context budget is what the reader has to read."""
-        model = self._reader if self._reader_factory is not None else self._llm
+        """In the reader's tokens (the budget is what it reads), else the chat model's (the bundled 0.5B
+        and 1.5B tokenise the seeds identically), else approximately."""
+        model = self._reader if self._reader is not None else self._llm
         return model.count_tokens(text) if model is not None else approx_tokens(text)
+
+    @property
+    def reads(self) -> bool:
+        """Whether any question can need the reader (not when the fitted skip decides every one)."""
+        skip = self.decisions.skip
+        return not (self.settings.skip_reading and skip is not None and skip.always)
 
     def warm_up(self) -> None:
         """Load the models and evaluate the fixed prompt heads once, before the first question: the
-        answer's system prompt (on the reader), and the follow-up rewrite's and the translation's
-        system prompt with their few-shot turns (their states are kept, so those calls evaluate only
-        the question)."""
-        self.reader.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
-                             max_tokens=1, prefix="")
+        answer's system prompt (on the reader, where one can be needed), and the follow-up rewrite's
+        and the translation's system prompt with their few-shot turns (their states are kept, so
+        those calls evaluate only the question)."""
+        if self.reads:
+            self.reader.complete([Message("system", self.prompts.raw("answer.system")), Message("user", "Hallo")],
+                                 max_tokens=1, prefix="")
         llm = self.llm
         for task, used in (("rewrite", self.settings.history_turns), ("translate", self.settings.translate_queries)):
             if used:
@@ -230,18 +236,23 @@ class AnswerService:
         if self.refusal.weak_evidence(context):
             return self._refuse(answer, timings, started, reason="weak retrieval evidence")
 
-        choice = choose(self.reader, self.prompt(context, standalone, language), context)
-        answer.model = self.model_name
-        answer.prompt_tokens = choice.prompt_tokens
-        answer.generated_tokens = choice.generated_tokens
-        timings["prefill_tokens"] = choice.prefill_tokens
-        timings["choose_s"] = choice.total_s
-        logger.info("choice: refusal margin %.2f, %s", choice.refusal_margin, {n: round(v, 2) for n, v in choice.logprobs.items()})
-        if cancel is not None and cancel.is_set():
-            return self._cancelled(answer, timings, started)
-        evidence = self.measure(standalone, queries, context, choice, language)
-        decision = decide(self.decisions, evidence)
-        answer.decision = {"answer_score": round(decision.answer_score, 4), "pick_score": round(decision.pick_score, 4)}
+        evidence = self.measure(standalone, queries, context, language)
+        decision = decide_unread(self.decisions, evidence) if self.settings.skip_reading else None
+        if decision is None:
+            choice = choose(self.reader, self.prompt(context, standalone, language), context)
+            answer.model = self.model_name
+            answer.prompt_tokens = choice.prompt_tokens
+            answer.generated_tokens = choice.generated_tokens
+            timings["prefill_tokens"] = choice.prefill_tokens
+            timings["choose_s"] = choice.total_s
+            logger.info("choice: refusal margin %.2f, %s", choice.refusal_margin, {n: round(v, 2) for n, v in choice.logprobs.items()})
+            if cancel is not None and cancel.is_set():
+                return self._cancelled(answer, timings, started)
+            decision = decide(self.decisions, with_reading(evidence, choice.logprobs, choice.refusal_margin))
+        else:
+            logger.info("decided without reading (answer score %.2f)", decision.answer_score)
+        answer.decision = {"answer_score": round(decision.answer_score, 4), "pick_score": round(decision.pick_score, 4),
+                           "read": "choose_s" in timings}
         if not decision.answer:
             return self._refuse(answer, timings, started, reason=decision.reason)
         picked = [self._sentence(context, c) for c in decision.sentences]
@@ -254,7 +265,8 @@ class AnswerService:
 
         verified = self._disagreeing(context, picked, source_texts)
         if verified is not None:  # two articles state the picked fact differently: both quotes, both dates
-            text = self._disagreement_text(verified, language)
+            text = disagreement_text(verified.citations, self.prompts.raw(f"disagreement.{'en' if language == 'en' else 'de'}"),
+                                     language)
             answer.disagreement = [c.n for c in verified.citations]
             show(text)
         else:
@@ -271,7 +283,7 @@ class AnswerService:
         timings["total_s"] = time.perf_counter() - started
         answer.timings = timings
         logger.info("answered in %.2fs (%d prompt tokens, %d evaluated, %d dropped claims)",
-                    timings["total_s"], choice.prompt_tokens, choice.prefill_tokens, len(verified.dropped_claims))
+                    timings["total_s"], answer.prompt_tokens, timings.get("prefill_tokens", 0), len(verified.dropped_claims))
         return answer
 
     def _quoted(self, answer: Answer, context: Context, picked: list[Sentence], source_texts: dict[str, str], language: str,
@@ -332,13 +344,6 @@ class AnswerService:
         verified = verify(cited_text(pair), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
         return verified if len({c.source for c in verified.citations}) == 2 and not verified.dropped_claims else None
 
-    def _disagreement_text(self, verified: VerifiedAnswer, language: str) -> str:
-        """The lead-in, then each verbatim quote on its own line after its article's date."""
-        undated = UNDATED.get(language, UNDATED["de"])
-        lines = [f"{c.date or undated}: {' '.join(c.quote.split())} [{c.n}]" for c in verified.citations]
-        lead = self.prompts.raw(f"disagreement.{'en' if language == 'en' else 'de'}")
-        return "\n".join([lead, *lines])
-
     def prompt(self, context: Context, question: str, language: str) -> list[Message]:
         return [
             Message("system", self.prompts.raw("answer.system")),
@@ -353,8 +358,8 @@ class AnswerService:
         return answer
 
     # ---- helpers --------------------------------------------------------------------------------
-    def measure(self, question: str, queries: list[str], context: Context, choice, language: str) -> Evidence:
-        """The signals the fitted decisions read: per context sentence and per neighbour of one."""
+    def measure(self, question: str, queries: list[str], context: Context, language: str) -> Evidence:
+        """The decisions' signals per context sentence and neighbour, unread (see `with_reading`)."""
         terms = self.keywords.question_terms(queries)
         weight = sum(terms.values()) or 1.0
         wanted: dict[tuple[str, int], int] = {}  # (source, sentence index) -> context number (0: neighbour)
@@ -386,10 +391,9 @@ class AnswerService:
                 lexical=sentence.score if sentence else 0.0,
                 coverage=sum(w for t, w in terms.items() if t in own) / weight,
                 dense=float(similarity),
-                logprob=choice.logprobs.get(number, UNOFFERED_LOGPROB) if number else UNOFFERED_LOGPROB,
                 date_ord=record.date_ord if (record := self.corpus.record(source)) else 0,
             ))
-        return Evidence(question, language, choice.refusal_margin, candidates, context.best_sentence_coverage,
+        return Evidence(question, language, 0.0, candidates, context.best_sentence_coverage,
                         context.coverage, self.keywords.unknown_share(queries), terms, latest=asks_for_latest(question))
 
     def _dense(self, questions: list[str], texts: list[str]) -> list[float]:

@@ -180,14 +180,15 @@ def retrieval_scale(settings: Settings, max_chunks: int) -> list[dict[str, Any]]
 
 def run_bench(settings: Settings, service, questions: list[dict[str, Any]], baseline: str | None = None) -> dict[str, Any]:
     """Cold and warm runs of the service over the questions (and the naive baseline): the report."""
-    report: dict[str, Any] = {"machine": _machine(), "model": settings.model, "reader": service.reader.name}
+    report: dict[str, Any] = {"machine": _machine(), "model": settings.model,
+                              "reader": service.reader.name if service.reads else None}
     t0 = time.perf_counter()
     service.warm_up()
     service.search.search(["Aufwärmen"])
     report["load_s"] = round(time.perf_counter() - t0, 2)
     forget_states(service)  # cold: no chunk state from earlier runs, in RAM or on disk
     report["newsbot_cold"] = run_newsbot(service, questions)
-    blocks = getattr(service.reader, "blocks", None)
+    blocks = getattr(service.reader, "blocks", None) if service.reads else None
     if blocks is not None:  # the states `newsbot ingest` computes, here for these questions' first blocks only
         report["block_states"] = _block_states(service, questions)
         forget_states(service)

@@ -89,7 +89,7 @@ def evaluate(service, questions: list[dict[str, Any]], retrieval_only: bool = Fa
     """Summary and per-question results; `on_result` sees each answered question as it is done."""
     results: list[QuestionResult] = []
     if retrieval_only:
-        service.reader  # noqa: B018 - budgets are counted in the reader's tokens, as when answering
+        service.llm  # noqa: B018 - budgets are counted in the model's tokens, as when answering
     for item in questions:
         answerable = bool(item["sources"])
         if retrieval_only:

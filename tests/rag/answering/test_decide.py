@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.decide import Candidate, Evidence, asks_two_things, decide, join_signals, sentence_signals
-from rag.answering.fitted import DEFAULT_PATH, DecisionModels, LogisticModel
+from rag.answering.decide import (
+    Candidate,
+    Evidence,
+    asks_two_things,
+    decide,
+    decide_unread,
+    join_signals,
+    sentence_signals,
+    with_reading,
+)
+from rag.answering.fitted import DEFAULT_PATH, DecisionModels, LogisticModel, ReadingSkip
 from rag.errors import DecisionModelError
 
 
@@ -91,8 +100,10 @@ def test_models_round_trip_and_a_broken_file_is_a_clear_error(tmp_path):
 
 def test_the_shipped_decisions_were_fitted_on_the_tune_questions_only():
     shipped = DecisionModels.load(DEFAULT_PATH)
-    for fitted in (shipped.pick, shipped.join, shipped.answer):
+    for fitted in (shipped.pick, shipped.join, shipped.answer, shipped.skip.pick, shipped.skip.answer):
         assert set(fitted.trained_on["files"]) == {"tune.jsonl"}
+    assert not {f for f in shipped.skip.pick.features + shipped.skip.answer.features if "logprob" in f or "refusal" in f}
+    assert 0.0 < shipped.skip.refuse_below <= shipped.answer.threshold <= shipped.skip.answer_at < 1.0
     assert 0.0 < shipped.answer.threshold < 1.0
     assert shipped.meta["heldout"]["questions"] > 0  # reported, never fitted on
 
@@ -116,3 +127,39 @@ def test_a_question_for_the_latest_state_picks_the_newer_article_on_a_near_tie()
     assert decide(MODELS, Evidence(**{**latest.__dict__, "candidates": [older, undated]})).sentences[0] is older
     same_article = dated(2, "march-01", 739318, 0.79)
     assert decide(MODELS, Evidence(**{**latest.__dict__, "candidates": [older, same_article]})).sentences[0] is older
+
+
+# Reader-free decisions: the dense evidence alone; sure above 0.8 (answer) and below 0.2 (refuse).
+SKIPPING = DecisionModels(
+    MODELS.pick, MODELS.join, MODELS.answer,
+    skip=ReadingSkip(model("pick", {"dense_gap": 10.0}), MODELS.join, model("answer", {"pick_dense": 20.0}, bias=-10.0),
+                     answer_at=0.8, refuse_below=0.2),
+)
+
+
+@pytest.mark.parametrize(("dense", "outcome"), [(0.9, "answer"), (0.3, "refuse"), (0.5, "read")])
+def test_the_reader_is_skipped_only_where_the_decisions_without_it_are_sure(dense, outcome):
+    found = candidate(1, 0, "Er sagte, man treffe sich.", dense=dense)
+    unread = decide_unread(SKIPPING, evidence([found, candidate(2, 5, "Das Wetter war gut.", dense=0.1)]))
+    if outcome == "read":
+        assert unread is None  # 0.5: p = 0.5, neither sure to answer nor to refuse
+    else:
+        assert unread.answer == (outcome == "answer") and unread.sentences[0] == found
+        assert outcome == "answer" or "without reading" in unread.reason
+    assert decide_unread(MODELS, evidence([found])) is None  # decisions without a skip always read
+    assert decide_unread(SKIPPING, evidence([])) is None
+
+
+def test_reading_adds_the_readers_signals_to_the_measured_evidence():
+    measured = evidence([candidate(1, 0, "Eins.", logprob=-30.0), candidate(0, 1, "Zwei.", logprob=-30.0)], margin=0.0)
+    read = with_reading(measured, {1: -0.2, 2: -4.0}, 3.5)
+    assert [c.logprob for c in read.candidates] == [-0.2, -30.0] and read.refusal_margin == 3.5
+
+
+def test_a_reading_skip_round_trips(tmp_path):
+    path = tmp_path / "decisions.json"
+    SKIPPING.save(path)
+    loaded = DecisionModels.load(path).skip
+    assert (loaded.answer_at, loaded.refuse_below) == (0.8, 0.2)
+    assert loaded.models.answer.threshold == 0.8  # the reader-free answer decides at its own threshold
+    assert DecisionModels.load(path).answer.threshold == MODELS.answer.threshold

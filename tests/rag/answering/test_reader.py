@@ -84,3 +84,68 @@ def test_the_default_reader_factory_loads_the_bundled_reader(tmp_path, monkeypat
     assert wiring.reader_factory(make_settings(tmp_path))() == "qwen2.5-coder-0.5b"
     assert wiring.reader_factory(make_settings(tmp_path, model="/m/own.gguf", reader_model="/m/small.gguf"))() == "/m/small.gguf"
     assert loaded == ["qwen2.5-coder-0.5b", "/m/small.gguf"]
+
+
+def _skipping(service, answer_at: float, refuse_below: float):
+    """The service's decisions with the reading skip at the given thresholds."""
+    from dataclasses import replace
+
+    service.decisions = replace(service.decisions, skip=replace(service.decisions.skip, answer_at=answer_at,
+                                                                refuse_below=refuse_below))
+    return service
+
+
+@pytest.mark.parametrize(("question", "read", "refused"), [
+    ("Wo trafen sich Trump und Putin?", False, False),  # sure without reading: answered (Anchorage)
+    ("Was kostet ein Liter Milch in Berlin?", False, True),  # sure without reading: refused
+    ("Wie heißt der Bürgermeister von Paris?", True, None),  # unsure: the reader reads
+])
+def test_the_reader_reads_only_where_the_decisions_without_it_are_unsure(seeded, embeddings, question, read, refused):
+    from rag.wiring import build_service
+
+    settings, _ = seeded
+    reader = RecordingChooser()
+    service = _skipping(build_service(settings.model_copy(update={"skip_reading": True}), embeddings=embeddings,
+                                      llm_factory=lambda: ScriptedLLM(then="unused", name="chat"), reader=lambda: reader),
+                        answer_at=0.72, refuse_below=0.30)  # the band fitted on the 209 tune questions at three sentences
+    answer = service.answer(question)
+    assert reader.choices == int(read) and answer.decision["read"] is read
+    if refused is not None:
+        assert answer.refused is refused
+    if not read and not refused:
+        assert "Anchorage" in answer.text and answer.citations
+
+    reading = build_service(settings, embeddings=embeddings, llm_factory=lambda: ScriptedLLM(then="unused", name="chat"),
+                            reader=lambda: reader)
+    assert not reading.settings.skip_reading
+    reading.answer(question)
+    assert reader.choices == int(read) + 1  # NEWSBOT_SKIP_READING=false: the reader reads every context
+
+
+def test_a_skip_that_decides_every_question_never_loads_the_reader(seeded, embeddings):
+    from rag.wiring import build_service
+
+    def no_reader():
+        raise AssertionError("the reader was loaded")
+
+    settings, _ = seeded
+    chat = ScriptedLLM(then="unused", name="chat")
+    chat.count_tokens = len  # distinguishable from the approximate count used while no model is loaded
+    service = _skipping(build_service(settings.model_copy(update={"skip_reading": True}), embeddings=embeddings,
+                                      llm_factory=lambda: chat, reader=no_reader), answer_at=0.5, refuse_below=0.5)
+    assert not service.reads
+    service.warm_up()  # the chat model's prompt heads only
+    for question in ("Wie heißt der Bürgermeister von Paris?", "Wo trafen sich Trump und Putin?"):
+        assert service.answer(question).decision["read"] is False
+    assert service.count_tokens("Anchorage, Alaska") == len("Anchorage, Alaska")  # counted by the chat model
+
+
+def test_ingest_computes_no_block_states_where_no_context_is_read(tmp_path):
+    from types import SimpleNamespace
+
+    from rag.answering.block_states import sync
+
+    settings = make_settings(tmp_path, block_states_mb=64, skip_reading=True)
+    service = SimpleNamespace(settings=settings, reads=False)  # no reader, no store: touching either fails
+    summary = sync(service)
+    assert summary.needed == summary.computed == 0 and not (tmp_path / "kv").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from doubles.llm import ScriptedLLM
 
-from rag.answering.decide import join_signals
+from rag.answering.decide import join_signals, with_reading
 from rag.llm.base import Choice
 
 WAFFEN = "Nach seinem Willen sollen zuvor alle Waffenlieferungen an die ukrainische Armee gestoppt werden."
@@ -32,7 +32,7 @@ def test_the_next_sentence_joins_when_it_continues_the_answer(service_with):
     question = "Welche Bedingungen stellte Putin im März für eine Waffenruhe?"
     _, queries, context = service.retrieve(question)
     choice = Choice({n: -2.0 for n in range(1, min(9, len(context.sentences)) + 1)}, -3.0)
-    evidence = service.measure(question, queries, context, choice, "de")
+    evidence = with_reading(service.measure(question, queries, context, "de"), choice.logprobs, choice.refusal_margin)
     pick = next(c for c in evidence.candidates if c.text == WAFFEN)
     following = evidence.neighbour(pick, 1)
     assert following is not None and following.text == ZUDEM  # from the article, even if the context lacked it

@@ -24,7 +24,8 @@ def _installed() -> None:
 
 def _ask(data_dir) -> dict:
     env = {**os.environ, "NEWSBOT_DATA_DIR": str(data_dir), "NEWSBOT_MODEL": "qwen2.5-coder-0.5b",
-           "NEWSBOT_SEEDS_DIR": str(SEEDS), "NEWSBOT_BLOCK_STATES_MB": "0", "PYTHONPATH": str(REPO)}
+           "NEWSBOT_SEEDS_DIR": str(SEEDS), "NEWSBOT_BLOCK_STATES_MB": "0", "NEWSBOT_SKIP_READING": "false",
+           "PYTHONPATH": str(REPO)}  # the reader reads: its state is what is reused
     done = subprocess.run([sys.executable, "-m", "bot.cli", "ask", "--json", QUESTION], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
