@@ -238,7 +238,8 @@ class AnswerService:
 
         evidence = self.measure(standalone, queries, context, language)
         decision = decide_unread(self.decisions, evidence) if self.settings.skip_reading else None
-        if decision is None:
+        read = decision is None
+        if read:
             choice = choose(self.reader, self.prompt(context, standalone, language), context)
             answer.model = self.model_name
             answer.prompt_tokens = choice.prompt_tokens
@@ -252,7 +253,7 @@ class AnswerService:
         else:
             logger.info("decided without reading (answer score %.2f)", decision.answer_score)
         answer.decision = {"answer_score": round(decision.answer_score, 4), "pick_score": round(decision.pick_score, 4),
-                           "read": "choose_s" in timings}
+                           "read": read}
         if not decision.answer:
             return self._refuse(answer, timings, started, reason=decision.reason)
         picked = [self._sentence(context, c) for c in decision.sentences]

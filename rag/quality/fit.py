@@ -287,19 +287,22 @@ def _cv_utility(records: list[dict], models: DecisionModels, features: list[str]
     return utility
 
 
-def _within_one_standard_error(utilities: dict[int, dict[str, int]]) -> int:
-    """The smallest key whose summed utility is within one standard error (of the paired per-question
-    difference) of the best key's."""
-    def total(u: dict[str, int]) -> float:
-        return sum(-WRONG_ANSWER_COST if v < 0 else v for v in u.values())
+def _total(utility: dict[str, int]) -> float:
+    """Right answers minus WRONG_ANSWER_COST x wrong ones."""
+    return sum(-WRONG_ANSWER_COST if v < 0 else v for v in utility.values())
 
-    best = max(utilities, key=lambda k: (total(utilities[k]), -k))
-    for key in sorted(utilities):
-        diffs = [utilities[key][q] - utilities[best][q] for q in utilities[best]]
-        mean = sum(diffs) / len(diffs)
-        if total(utilities[best]) - total(utilities[key]) <= sum((d - mean) ** 2 for d in diffs) ** 0.5:
-            return key
-    return best
+
+def _close_to(utility: dict[str, int], reference: dict[str, int]) -> bool:
+    """At most one standard error (of the summed paired per-question difference) below `reference`."""
+    diffs = [utility[q] - reference[q] for q in reference]
+    mean = sum(diffs) / len(diffs)
+    return _total(reference) - _total(utility) <= sum((d - mean) ** 2 for d in diffs) ** 0.5
+
+
+def _within_one_standard_error(utilities: dict[int, dict[str, int]]) -> int:
+    """The smallest key whose summed utility is within one standard error of the best key's."""
+    best = max(utilities, key=lambda k: (_total(utilities[k]), -k))
+    return next(key for key in sorted(utilities) if _close_to(utilities[key], utilities[best]))
 
 
 def fit_decisions(records: list[dict], data_paths: list[Path], context: LogisticModel | None = None) -> DecisionModels:
@@ -313,17 +316,10 @@ def fit_decisions(records: list[dict], data_paths: list[Path], context: Logistic
     return models
 
 
-def _outcomes(records: list[dict], models: DecisionModels, scores: list[float], ids: list[str]) -> dict[str, tuple[float, int]]:
-    """Per question with a context: (answer score, +1 right / -1 wrong if it answered)."""
-    by_id = {r["id"]: r for r in records}
-    outcomes = {}
-    for qid, score in zip(ids, scores):
-        record = by_id[qid]
-        decision = decide(_always_answer(models), record["_ev"])
-        right = bool(record.get("sources")) and bool(record.get("expect")) and answer_correct(
-            record, " ".join(c.text for c in decision.sentences))
-        outcomes[qid] = (score, 1 if right else -1)
-    return outcomes
+def _outcomes(scores: list[float], labels: list[int], ids: list[str]) -> dict[str, tuple[float, int]]:
+    """Per question with a context: (answer score, +1 right / -1 wrong if it answered); `labels` as
+    `_answer_rows` gives them."""
+    return {qid: (score, 1 if label else -1) for qid, score, label in zip(ids, scores, labels)}
 
 
 def _cascade(read: dict, unread: dict, read_threshold: float, answer_at: float, refuse_below: float) -> dict[str, int]:
@@ -359,26 +355,19 @@ def fit_skip(records: list[dict], read: DecisionModels, data_paths: list[Path]) 
     unread = fit(records, data_paths, pick_features=UNREAD_PICK_FEATURES, answer_features=UNREAD_ANSWER_FEATURES,
                  max_sentences=read.max_sentences)
     rows, labels, ids = _answer_rows(records, read)
-    read_scores = _outcomes(records, read, _oof(records, rows, labels, ids, ANSWER_FEATURES, read.answer.trained_on["C"]), ids)
+    read_scores = _outcomes(_oof(records, rows, labels, ids, ANSWER_FEATURES, read.answer.trained_on["C"]), labels, ids)
     rows, labels, ids = _answer_rows(records, unread)
-    unread_scores = _outcomes(records, unread, _oof(records, rows, labels, ids, UNREAD_ANSWER_FEATURES,
-                                                    unread.answer.trained_on["C"]), ids)
+    unread_scores = _outcomes(_oof(records, rows, labels, ids, UNREAD_ANSWER_FEATURES, unread.answer.trained_on["C"]),
+                              labels, ids)
     base = _cascade(read_scores, unread_scores, read.answer.threshold, 2.0, -1.0)
-
-    def cost(u: dict[str, int]) -> float:
-        return sum(-WRONG_ANSWER_COST if v < 0 else v for v in u.values())
-
     best: tuple | None = None
     for answer_at in SKIP_ANSWER_AT:
         for refuse_below in (t for t in SKIP_REFUSE_BELOW if t <= answer_at):
             utility = _cascade(read_scores, unread_scores, read.answer.threshold, answer_at, refuse_below)
-            diffs = [utility[q] - base[q] for q in base]
-            mean = sum(diffs) / len(diffs)
-            standard_error = (sum((d - mean) ** 2 for d in diffs)) ** 0.5  # of the summed difference
-            if cost(base) - cost(utility) > standard_error:
+            if not _close_to(utility, base):
                 continue
             skipped = sum(not (refuse_below <= unread_scores[q][0] < answer_at) for q in base)
-            key = (skipped, cost(utility), answer_at, -refuse_below)
+            key = (skipped, _total(utility), answer_at, -refuse_below)
             if best is None or key > best[0]:
                 best = (key, answer_at, refuse_below)
     skip = ReadingSkip(unread.pick, unread.join, unread.answer, *(best[1:] if best else (2.0, -1.0)),
@@ -399,9 +388,9 @@ def report(models: DecisionModels, records: list[dict]) -> dict[str, Any]:
               "answer": threshold_table(scores, labels_a, answerable)}
     if models.skip is not None:
         unread = models.skip.models
-        unread_rows, _, _ = _answer_rows(records, unread)
-        result["skip_reading"] = _skip_summary(_outcomes(records, models, scores, ids),
-                                               _outcomes(records, unread, [unread.answer.score(r) for r in unread_rows], ids),
+        unread_rows, unread_labels, unread_ids = _answer_rows(records, unread)
+        result["skip_reading"] = _skip_summary(_outcomes(scores, labels_a, ids),
+                                               _outcomes([unread.answer.score(r) for r in unread_rows], unread_labels, unread_ids),
                                                models.answer.threshold, models.skip)
     return result
 
