@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     skip_reading: bool = Field(
         True,
         description="Decide without the reader where the decisions fitted without its signals are sure (rag/answering/"
-        "decisions.json `skip_reading`; the shipped fit decides all 209 tune questions unread, right/wrong 96/33 against "
-        "97/30 always reading, so the reader is not loaded); false = the reader reads every context",
+        "decisions.json `skip_reading`; the shipped fit decides all 209 tune questions unread, right/wrong 97/31 against "
+        "87/20 always reading, so the reader is not loaded); false = the reader reads every context",
     )
     translate_queries: bool = Field(True, description="Translate non-German questions to German (with the local model) before searching")
     translation_hints: bool = Field(

@@ -264,7 +264,8 @@ class AnswerService:
             if on_token is not None:
                 on_token(piece)
 
-        verified = self._disagreeing(context, picked, source_texts)
+        main = [self._sentence(context, decision.pick)] if decision.pick is not None else picked  # the answered fact
+        verified = self._disagreeing(context, main, source_texts)
         if verified is not None:  # two articles state the picked fact differently: both quotes, both dates
             text = disagreement_text(verified.citations, self.prompts.raw(f"disagreement.{'en' if language == 'en' else 'de'}"),
                                      language)
@@ -323,9 +324,8 @@ class AnswerService:
         return text + tail, verified
 
     def _disagreeing(self, context: Context, picked: list[Sentence], source_texts: dict[str, str]) -> VerifiedAnswer | None:
-        """A picked sentence and another article's sentence in the context (picked too, or not) about the
-        same fact with other numbers or names (rag/answering/agreement.py), oldest first, both through
-        the claim check; None if there is none."""
+        """The answering sentence and another article's context sentence on the same fact with other numbers or
+        names (rag/answering/agreement.py), oldest first, both through the claim check; None if there is none."""
         if self.sentence_vectors is None or len({s.source for s in context.sentences} | {p.source for p in picked}) < 2:
             return None
         found = []

@@ -48,7 +48,7 @@ MAX_SENTENCES_GRID = (2, 3, 4, 5, 6)
 PICK_FEATURES = ["logprob", "logprob_gap", "lexical", "lexical_gap", "coverage", "coverage_gap", "dense", "dense_gap",
                  "first", "position", "length"]
 JOIN_FEATURES = ["before", "after", "elsewhere", "pick_leans_back", "leans_back", "continues", "adds", "coverage", "dense",
-                 "dense_gap", "pick_score", "offered", "two_things"]
+                 "dense_gap", "pick_score", "offered", "two_things", "other_source", "other_source_two"]
 ANSWER_FEATURES = ["refusal_margin", "pick_score", "pick_margin", "pick_logprob", "pick_coverage", "pick_dense",
                    "best_coverage", "context_coverage", "unknown_share", "english", "terms"]
 # The decisions that may skip the reader read everything but the reader's signals.
