@@ -264,8 +264,7 @@ class AnswerService:
             if on_token is not None:
                 on_token(piece)
 
-        main = [self._sentence(context, decision.pick)] if decision.pick is not None else picked  # the answered fact
-        verified = self._disagreeing(context, main, source_texts)
+        verified = self._disagreeing(context, self._sentence(context, decision.pick), source_texts)
         if verified is not None:  # two articles state the picked fact differently: both quotes, both dates
             text = disagreement_text(verified.citations, self.prompts.raw(f"disagreement.{'en' if language == 'en' else 'de'}"),
                                      language)
@@ -323,24 +322,23 @@ class AnswerService:
         show(tail)
         return text + tail, verified
 
-    def _disagreeing(self, context: Context, picked: list[Sentence], source_texts: dict[str, str]) -> VerifiedAnswer | None:
-        """The answering sentence and another article's context sentence on the same fact with other numbers or
-        names (rag/answering/agreement.py), oldest first, both through the claim check; None if there is none."""
-        if self.sentence_vectors is None or len({s.source for s in context.sentences} | {p.source for p in picked}) < 2:
+    def _disagreeing(self, context: Context, answering: Sentence, source_texts: dict[str, str]) -> VerifiedAnswer | None:
+        """The answering sentence (not one that only joined it) and another article's context sentence on the
+        same fact with other numbers or names (rag/answering/agreement.py), oldest first, both through the
+        claim check; None if there is none."""
+        others = [s for s in context.sentences if s.source != answering.source]
+        if self.sentence_vectors is None or not others:
             return None
-        found = []
-        for sentence in picked:
-            others = [s for s in context.sentences if s.source != sentence.source]
-            try:
-                vectors = self.sentence_vectors.vectors([sentence.text] + [s.text for s in others])
-            except EmbeddingError as exc:
-                logger.warning("disagreement check unavailable: %s", exc)
-                return None
-            found += [(similarity, sentence, others[j]) for _, j, similarity in disagreements([sentence.text], [s.text for s in others], vectors)]
+        try:
+            vectors = self.sentence_vectors.vectors([answering.text] + [s.text for s in others])
+        except EmbeddingError as exc:
+            logger.warning("disagreement check unavailable: %s", exc)
+            return None
+        found = disagreements([answering.text], [s.text for s in others], vectors)  # most similar first
         if not found:
             return None
-        similarity, mine, theirs = max(found, key=lambda f: f[0])
-        pair = sorted([mine, theirs], key=lambda s: (r.date_ord if (r := self.corpus.record(s.source)) else 0))
+        _, j, similarity = found[0]
+        pair = sorted([answering, others[j]], key=lambda s: (r.date_ord if (r := self.corpus.record(s.source)) else 0))
         logger.info("sources disagree (similarity %.3f): %r / %r", similarity, pair[0].text[:80], pair[1].text[:80])
         verified = verify(cited_text(pair), context, source_texts, same_language=True, vocabulary=self.keywords.doc_freq)
         return verified if len({c.source for c in verified.citations}) == 2 and not verified.dropped_claims else None
